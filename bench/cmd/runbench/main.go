@@ -1,0 +1,306 @@
+// Command runbench runs the echo benchmark: for each scenario and each
+// implementation it starts cmd/echoserver as a child process pinned to CPU 0
+// (GOMAXPROCS=1), drives it from this process pinned to CPU 1 with the
+// byte-verifying load generator, samples the server's CPU time over the
+// measured window (and its RSS for the idle scenario), and writes
+// results.md, results.json and one PNG chart per scenario.
+//
+//	cd bench && go run ./cmd/runbench [-impls asio,net,...] [-scenarios pingpong,...] [-duration 3s] [-out results]
+//	cd bench && go run ./cmd/runbench -quick   # smoke test: asio, pingpong, 1s; non-zero exit on any error
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/goasio/asio/internal/loadgen"
+)
+
+// scenario is one load shape.
+type scenario struct {
+	Name      string
+	Title     string
+	Conns     int
+	Size      int
+	Depth     int
+	Idle      bool // hold Conns idle connections and measure RSS instead
+	Multicore bool // server on every CPU, GOMAXPROCS unset, -contexts NumCPU
+}
+
+var allScenarios = []scenario{
+	{Name: "pingpong", Title: "ping-pong: 50 connections, 64 B messages, 1 in flight", Conns: 50, Size: 64, Depth: 1},
+	{Name: "pipelined", Title: "pipelined: 50 connections, 64 B messages, 16 in flight", Conns: 50, Size: 64, Depth: 16},
+	{Name: "bulk", Title: "bulk: 4 connections, 64 KiB messages, 4 in flight", Conns: 4, Size: 64 << 10, Depth: 4},
+	{Name: "idle", Title: "idle: 10,000 connections held open", Conns: 10000, Idle: true},
+	{Name: "multicore", Title: "multi-core ping-pong: 50 connections, 64 B, 1 in flight, server on every CPU", Conns: 50, Size: 64, Depth: 1, Multicore: true},
+}
+
+var allImpls = []string{"asio", "net", "gnet", "nbio", "netpoll"}
+
+// row is one implementation's figures in one scenario.
+type row struct {
+	Impl string `json:"impl"`
+	Err  string `json:"error,omitempty"`
+
+	MsgsPerSec float64       `json:"msgs_per_sec,omitempty"`
+	MBPerSec   float64       `json:"mb_per_sec,omitempty"`
+	P50        time.Duration `json:"p50_ns,omitempty"`
+	P99        time.Duration `json:"p99_ns,omitempty"`
+	CPUPerMsg  float64       `json:"server_cpu_us_per_msg,omitempty"` // server CPU µs per echoed message
+	CPUUtil    float64       `json:"server_cpu_util,omitempty"`       // server CPU seconds per wall second
+	StatCPU    float64       `json:"server_cpu_us_per_msg_stat,omitempty"`
+
+	Conns        int     `json:"conns,omitempty"`
+	RSSBefore    int64   `json:"rss_before,omitempty"`
+	RSSAfter     int64   `json:"rss_after,omitempty"`
+	BytesPerConn float64 `json:"rss_bytes_per_conn,omitempty"`
+
+	ServerCPUs string `json:"server_cpus,omitempty"` // Cpus_allowed_list seen on the server's threads
+}
+
+type scenarioResult struct {
+	Scenario scenario `json:"scenario"`
+	Rows     []row    `json:"rows"`
+}
+
+type config struct {
+	impls      []string
+	scenarios  []scenario
+	duration   time.Duration
+	warmup     time.Duration
+	out        string
+	readme     string
+	quick      bool
+	serverBin  string
+	tags       string
+	serverCPU  int
+	loadCPU    int
+	singleCore bool // fewer than 2 CPUs: no pinning
+}
+
+func main() {
+	impls := flag.String("impls", strings.Join(allImpls, ","), "implementations to run")
+	scens := flag.String("scenarios", "pingpong,pipelined,bulk,idle,multicore", "scenarios to run")
+	duration := flag.Duration("duration", 3*time.Second, "measured time per load run")
+	warmup := flag.Duration("warmup", time.Second, "unmeasured warmup before each load run")
+	out := flag.String("out", "results", "directory for results.md, results.json and the charts")
+	readme := flag.String("readme", "README.md", "README whose results section (between runbench markers) gets the tables of a full run; empty = none")
+	quick := flag.Bool("quick", false, "smoke test: asio only, pingpong, 1s; no files written; non-zero exit on error")
+	serverBin := flag.String("server", "", "prebuilt echoserver binary (default: go build it)")
+	tags := flag.String("tags", "", "build tags for echoserver (noasio builds the peers alone)")
+	flag.Parse()
+
+	cfg := config{duration: *duration, warmup: *warmup, out: *out, readme: *readme, quick: *quick, serverBin: *serverBin, tags: *tags}
+	if cfg.quick {
+		*impls, *scens = "asio", "pingpong"
+		cfg.duration, cfg.warmup = time.Second, 200*time.Millisecond
+	}
+	for _, name := range splitList(*impls) {
+		if !slices.Contains(allImpls, name) {
+			fatalf("unknown implementation %q (have %s)", name, strings.Join(allImpls, ", "))
+		}
+		cfg.impls = append(cfg.impls, name)
+	}
+	for _, name := range splitList(*scens) {
+		i := slices.IndexFunc(allScenarios, func(s scenario) bool { return s.Name == name })
+		if i < 0 {
+			fatalf("unknown scenario %q", name)
+		}
+		cfg.scenarios = append(cfg.scenarios, allScenarios[i])
+	}
+	if len(cfg.impls) == 0 || len(cfg.scenarios) == 0 {
+		fatalf("nothing to run")
+	}
+
+	ncpu := runtime.NumCPU()
+	cfg.serverCPU, cfg.loadCPU = 0, 1
+	if ncpu < 2 {
+		cfg.singleCore = true
+		fmt.Fprintln(os.Stderr, "runbench: fewer than 2 CPUs: server and load share the CPU; figures are not comparable with a 2-core run")
+	} else if err := pinProcess([]int{cfg.loadCPU}); err != nil {
+		fatalf("pinning the load generator to CPU %d: %v", cfg.loadCPU, err)
+	} else {
+		runtime.GOMAXPROCS(1)
+	}
+	if lim := raiseNoFile(); lim < 10100 && slices.ContainsFunc(cfg.scenarios, func(s scenario) bool { return s.Idle }) {
+		fmt.Fprintf(os.Stderr, "runbench: RLIMIT_NOFILE is %d; the idle scenario needs more than 10,000\n", lim)
+	}
+
+	bin := cfg.serverBin
+	if bin == "" {
+		dir, err := os.MkdirTemp("", "runbench")
+		if err != nil {
+			fatalf("%v", err)
+		}
+		defer os.RemoveAll(dir)
+		if bin, err = buildServer(dir, cfg.tags, slices.Contains(cfg.impls, "asio")); err != nil {
+			os.RemoveAll(dir)
+			fatalf("%v", err)
+		}
+	}
+
+	started := time.Now()
+	var results []scenarioResult
+	failed := false
+	for _, sc := range cfg.scenarios {
+		res := scenarioResult{Scenario: sc}
+		for _, impl := range cfg.impls {
+			fmt.Fprintf(os.Stderr, "runbench: %-9s %-8s ", sc.Name, impl)
+			r := runOne(bin, impl, sc, cfg)
+			if r.Err != "" {
+				failed = true
+				fmt.Fprintf(os.Stderr, "ERROR %s\n", r.Err)
+			} else {
+				fmt.Fprintln(os.Stderr, r.summary(sc))
+			}
+			res.Rows = append(res.Rows, r)
+		}
+		results = append(results, res)
+	}
+
+	if cfg.quick {
+		fmt.Print(markdown(results, cfg, started, mdStyle{level: 1, title: true}))
+		if failed {
+			os.Exit(1)
+		}
+		return
+	}
+	if len(cfg.impls) < len(allImpls) || len(cfg.scenarios) < len(allScenarios) {
+		cfg.readme = "" // the README shows full runs only
+	}
+	if err := writeResults(results, cfg, started); err != nil {
+		fatalf("writing results: %v", err)
+	}
+	fmt.Fprintf(os.Stderr, "runbench: wrote %s/results.md\n", cfg.out)
+	if failed {
+		os.Exit(1)
+	}
+}
+
+// runOne starts the server for one implementation, runs the scenario
+// against it and stops it.
+func runOne(bin, impl string, sc scenario, cfg config) row {
+	r := row{Impl: impl}
+	pl := serverPlacement{cpus: []int{cfg.serverCPU}, contexts: 1, procs1: true}
+	if sc.Multicore || cfg.singleCore {
+		pl.cpus = allCPUs()
+	}
+	if sc.Multicore {
+		pl.contexts, pl.procs1 = runtime.NumCPU(), false
+	}
+	runnerCPUs := []int{cfg.loadCPU}
+	if cfg.singleCore {
+		runnerCPUs = allCPUs()
+	}
+	srv, err := startServer(bin, impl, pl, runnerCPUs)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	defer srv.stop()
+	// Let the runtime start its threads before checking where they run.
+	time.Sleep(100 * time.Millisecond)
+	r.ServerCPUs = strings.Join(threadCPUs(srv.pid()), " ")
+
+	if sc.Idle {
+		err = runIdle(srv, sc, &r)
+	} else {
+		err = runLoad(srv, sc, cfg, &r)
+	}
+	if err == nil {
+		err = srv.alive()
+	}
+	if err != nil {
+		r.Err = err.Error()
+	}
+	return r
+}
+
+// runLoad drives the server with loadgen and samples its CPU time at the
+// edges of the measured window.
+func runLoad(srv *server, sc scenario, cfg config, r *row) error {
+	lc := loadgen.Config{
+		Addr: srv.addr, Conns: sc.Conns, Size: sc.Size, Depth: sc.Depth,
+		Duration: cfg.duration, Warmup: cfg.warmup,
+	}
+	if lc.Warmup <= 0 {
+		lc.Warmup = -1 // loadgen: negative = none
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.warmup+cfg.duration+60*time.Second)
+	defer cancel()
+
+	pid := srv.pid()
+	var cpu0, cpu1, stat0, stat1 time.Duration
+	var t0, t1 time.Time
+	var sampleErr error
+	sample := func(cpu, stat *time.Duration, t *time.Time) {
+		var err error
+		if *cpu, err = processCPU(pid); err != nil && sampleErr == nil {
+			sampleErr = err
+		}
+		*stat, _ = statCPU(pid)
+		*t = time.Now()
+	}
+	res, err := loadgen.RunWindow(ctx, lc, func(open bool) {
+		if open {
+			sample(&cpu0, &stat0, &t0)
+		} else {
+			sample(&cpu1, &stat1, &t1)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if sampleErr != nil {
+		return fmt.Errorf("server CPU time: %w", sampleErr)
+	}
+	if res.Messages == 0 {
+		return fmt.Errorf("no message echoed in the measured window")
+	}
+	r.MsgsPerSec, r.MBPerSec = res.MsgsPerSec, res.MBPerSec
+	r.P50, r.P99 = res.P50, res.P99
+	r.CPUPerMsg = float64(cpu1-cpu0) / 1e3 / float64(res.Messages)
+	r.StatCPU = float64(stat1-stat0) / 1e3 / float64(res.Messages)
+	if wall := t1.Sub(t0); wall > 0 {
+		r.CPUUtil = float64(cpu1-cpu0) / float64(wall)
+	}
+	return nil
+}
+
+func (r row) summary(sc scenario) string {
+	if sc.Idle {
+		return fmt.Sprintf("%d conns, RSS %s -> %s, %.0f B/conn", r.Conns, mib(r.RSSBefore), mib(r.RSSAfter), r.BytesPerConn)
+	}
+	return fmt.Sprintf("%10.0f msg/s %8.1f MB/s  p50 %-9v p99 %-9v  CPU %5.1f%%  %.2f µs/msg  [server CPUs %s]",
+		r.MsgsPerSec, r.MBPerSec, r.P50, r.P99, 100*r.CPUUtil, r.CPUPerMsg, r.ServerCPUs)
+}
+
+func allCPUs() []int {
+	n := runtime.NumCPU()
+	var set []int
+	for i := range n {
+		set = append(set, i)
+	}
+	return set
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func fatalf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "runbench: "+format+"\n", a...)
+	os.Exit(2)
+}

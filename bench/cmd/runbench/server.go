@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// server is a running echoserver child process.
+type server struct {
+	impl   string
+	cmd    *exec.Cmd
+	addr   string
+	exited chan struct{} // closed when the process has ended
+	err    error         // its Wait result, once exited is closed
+}
+
+// serverPlacement says where a scenario's server runs.
+type serverPlacement struct {
+	cpus     []int // affinity of the server process
+	contexts int   // -contexts
+	procs1   bool  // GOMAXPROCS=1 in its environment (else unset)
+}
+
+// startServer runs bin -impl impl and waits for the address it prints.
+func startServer(bin, impl string, pl serverPlacement, runnerCPUs []int) (*server, error) {
+	cmd := exec.Command(bin, "-impl", impl, "-addr", "127.0.0.1:0", "-contexts", strconv.Itoa(pl.contexts))
+	env := make([]string, 0, len(os.Environ())+1)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+			env = append(env, kv)
+		}
+	}
+	if pl.procs1 {
+		env = append(env, "GOMAXPROCS=1")
+	}
+	cmd.Env = env
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := startPinned(cmd.Start, pl.cpus, runnerCPUs); err != nil {
+		return nil, fmt.Errorf("start %s server: %w", impl, err)
+	}
+	s := &server{impl: impl, cmd: cmd, exited: make(chan struct{})}
+	lines := make(chan string, 1)
+	go func() {
+		br := bufio.NewReader(out)
+		line, _ := br.ReadString('\n')
+		lines <- strings.TrimSpace(line)
+		_, _ = io.Copy(io.Discard, br) // keep its stdout drained
+	}()
+	go func() {
+		s.err = cmd.Wait()
+		close(s.exited)
+	}()
+	select {
+	case s.addr = <-lines:
+		if s.addr == "" {
+			s.stop()
+			return nil, fmt.Errorf("%s server printed no address (exit: %v)", impl, s.err)
+		}
+	case <-time.After(15 * time.Second):
+		s.stop()
+		return nil, fmt.Errorf("%s server did not print its address within 15s", impl)
+	}
+	return s, nil
+}
+
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+// alive reports an error when the server has already exited.
+func (s *server) alive() error {
+	select {
+	case <-s.exited:
+		return fmt.Errorf("%s server exited: %v", s.impl, s.err)
+	default:
+		return nil
+	}
+}
+
+// stop kills the server and waits for it.
+func (s *server) stop() {
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Kill()
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// buildServer compiles cmd/echoserver into dir. Without asio among the
+// implementations and with a library that does not build, it falls back to
+// -tags noasio.
+func buildServer(dir, tags string, needAsio bool) (string, error) {
+	bin := dir + "/echoserver"
+	build := func(tags string) error {
+		args := []string{"build", "-o", bin}
+		if tags != "" {
+			args = append(args, "-tags", tags)
+		}
+		args = append(args, "github.com/goasio/asio/bench/cmd/echoserver")
+		cmd := exec.Command("go", args...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	err := build(tags)
+	if err != nil && !needAsio && tags == "" {
+		fmt.Fprintln(os.Stderr, "runbench: echoserver does not build with asio; building the peers alone (-tags noasio)")
+		err = build("noasio")
+	}
+	if err != nil {
+		return "", errors.New("building echoserver (run runbench from inside the bench module, or pass -server): " + err.Error())
+	}
+	return bin, nil
+}

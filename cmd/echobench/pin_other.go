@@ -1,0 +1,11 @@
+//go:build !linux
+
+package main
+
+import "errors"
+
+var errPin = errors.New("-pin is implemented on Linux only")
+
+func splitCPUs() (int, []int, error)              { return 0, nil, errPin }
+func pinProcess([]int) error                      { return errPin }
+func startChild(string, int, int) (target, error) { return nil, errPin }

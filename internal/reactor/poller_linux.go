@@ -1,0 +1,106 @@
+// Package reactor is the Linux epoll poller under the asio epoll backend.
+//
+// Every descriptor is added once, edge-triggered, for input, output and peer
+// hang-up (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET), and never modified again:
+// readiness edges are consumed by the ops queued on the descriptor, and an
+// op that starts when no edge is pending simply tries its syscall first.
+//
+// The 64-bit epoll_data of each registration is a token chosen by the caller
+// (slot and generation, see the asio package's descriptor table), never a Go
+// pointer, so a stale event for a closed and reused descriptor number is
+// recognised and dropped.
+package reactor
+
+import (
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// WakeToken is the epoll_data of the poller's own eventfd.
+const WakeToken = ^uint64(0)
+
+// Event is one readiness report: the token given to Add and the epoll mask.
+type Event = unix.EpollEvent
+
+// Poller owns an epoll instance and an eventfd used to interrupt Wait.
+type Poller struct {
+	epfd int
+	evfd int
+}
+
+// Open creates the epoll instance and its wakeup eventfd.
+func Open() (*Poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	p := &Poller{epfd: epfd, evfd: evfd}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET}
+	setToken(&ev, WakeToken)
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &ev); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Add registers fd for the whole of its life, edge-triggered.
+func (p *Poller) Add(fd int, token uint64) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLPRI | unix.EPOLLET}
+	setToken(&ev, token)
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return err.(syscall.Errno)
+	}
+	return nil
+}
+
+// Del removes fd; closing fd removes it too, Del only makes it prompt when
+// the descriptor may have been duplicated.
+func (p *Poller) Del(fd int) {
+	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+}
+
+// Wait waits up to timeoutMs (-1: forever, 0: not at all) and fills events.
+// EINTR is reported as zero events.
+func (p *Poller) Wait(events []Event, timeoutMs int) int {
+	n, err := unix.EpollWait(p.epfd, events, timeoutMs)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// Wake interrupts a Wait in progress, or makes the next one return at once.
+func (p *Poller) Wake() {
+	one := uint64(1)
+	syscall.RawSyscall(unix.SYS_WRITE, uintptr(p.evfd), uintptr(unsafe.Pointer(&one)), 8)
+}
+
+// Drain resets the eventfd counter after a wakeup was seen.
+func (p *Poller) Drain() {
+	var v uint64
+	syscall.RawSyscall(unix.SYS_READ, uintptr(p.evfd), uintptr(unsafe.Pointer(&v)), 8)
+}
+
+// Close releases the epoll instance and the eventfd.
+func (p *Poller) Close() error {
+	unix.Close(p.evfd)
+	return unix.Close(p.epfd)
+}
+
+// Token returns the epoll_data of ev.
+func Token(ev *Event) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
+func setToken(ev *Event, t uint64) {
+	ev.Fd = int32(uint32(t))
+	ev.Pad = int32(uint32(t >> 32))
+}

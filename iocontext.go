@@ -1,0 +1,430 @@
+package asio
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// IOContext is the event loop: it owns a backend (the epoll reactor on
+// Linux), a queue of ready handlers and the timers, and runs handlers inside
+// Run, RunOne, RunFor, Poll and PollOne, which may be called from several
+// goroutines at once (a pool, as in Asio).
+//
+// Work is counted as in Asio: every pending operation, queued handler and
+// WorkGuard counts one. When the count drops to zero the context stops: Run
+// returns and Stopped reports true until Restart.
+type IOContext struct {
+	mu      sync.Mutex
+	cond    sync.Cond     // idle Run goroutines wait here
+	q       taskQueue     // ready handlers, FIFO
+	work    atomic.Int64  // outstanding work
+	stopped bool          // Stop called, or work ran out
+	polling bool          // a goroutine is inside be.wait
+	woken   bool          // be.wake sent since the poll began
+	pollEnd int64         // when the poll in progress times out (ns since base)
+	idle    int           // goroutines waiting on cond
+	runners []*runner     // the Run calls in progress
+	closed  atomic.Bool   // Close called
+	done    sync.Cond     // signalled when a Run call returns
+	timers  timerHeap     // pending timer waits, under mu
+	base    time.Time     // the zero of the timers' clock
+	be      backend       // the machinery
+	ex      ioExecutor    // Executor()
+	closing sync.Mutex    // serialises Close
+	kind    Backend       // be.kind()
+	stats   contextCounts // for tests and the echo demo
+}
+
+type contextCounts struct {
+	polls atomic.Int64
+}
+
+// runner is one Run/Poll call in progress.
+type runner struct {
+	gid   uint64
+	batch opList
+}
+
+var runnerPool = sync.Pool{New: func() any { return new(runner) }}
+
+// NewIOContext creates an event loop with the backend chosen by the options
+// (default BackendAuto, which the ASIO_BACKEND environment variable
+// overrides).
+func NewIOContext(opts ...ContextOption) (*IOContext, error) {
+	var cfg contextConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c := &IOContext{base: time.Now()}
+	c.cond.L = &c.mu
+	c.done.L = &c.mu
+	c.ex = ioExecutor{c}
+	be, err := newBackend(c, backendFromEnv(cfg.backend))
+	if err != nil {
+		return nil, err
+	}
+	c.be = be
+	c.kind = be.kind()
+	return c, nil
+}
+
+// Executor returns the context's executor: Post queues a handler, Dispatch
+// runs it at once when called from one of this context's handlers.
+func (c *IOContext) Executor() Executor { return c.ex }
+
+// Backend returns the backend in use.
+func (c *IOContext) Backend() Backend { return c.kind }
+
+// Run runs handlers until the context is stopped or its work runs out, and
+// returns how many ran.
+func (c *IOContext) Run() int { return c.loop(true, -1, false) }
+
+// RunOne runs at most one handler, waiting for it if needed.
+func (c *IOContext) RunOne() int { return c.loop(true, -1, true) }
+
+// RunFor runs handlers for at most d.
+func (c *IOContext) RunFor(d time.Duration) int {
+	return c.loop(true, c.now()+int64(d), false)
+}
+
+// Poll runs the handlers that are ready, without waiting.
+func (c *IOContext) Poll() int { return c.loop(false, -1, false) }
+
+// PollOne runs at most one ready handler, without waiting.
+func (c *IOContext) PollOne() int { return c.loop(false, -1, true) }
+
+// Stop makes every Run call return as soon as its current handler is done;
+// until Restart, Run and Poll return at once.
+func (c *IOContext) Stop() {
+	c.mu.Lock()
+	c.stopped = true
+	c.cond.Broadcast()
+	wake := c.wakeLocked()
+	c.mu.Unlock()
+	if wake {
+		c.be.wake()
+	}
+}
+
+// Stopped reports whether the context is stopped.
+func (c *IOContext) Stopped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopped
+}
+
+// Restart clears the stopped state so that Run can be called again.
+func (c *IOContext) Restart() {
+	c.mu.Lock()
+	c.stopped = false
+	c.mu.Unlock()
+}
+
+// loop is Run, RunOne, RunFor, Poll and PollOne: block says whether to wait
+// for work, deadline (ns since base, -1 for none) bounds the wait, one stops
+// after the first handler.
+func (c *IOContext) loop(block bool, deadline int64, one bool) int {
+	r := runnerPool.Get().(*runner)
+	r.gid = goid()
+	c.mu.Lock()
+	if c.work.Load() == 0 && !c.stopped && c.q.len() == 0 {
+		c.stopped = true
+	}
+	c.runners = append(c.runners, r)
+	c.mu.Unlock()
+
+	n := 0
+	for c.runOne(r, block, deadline) {
+		n++
+		if one {
+			break
+		}
+	}
+
+	c.mu.Lock()
+	c.removeRunnerLocked(r)
+	c.mu.Unlock()
+	runnerPool.Put(r)
+	return n
+}
+
+func (c *IOContext) removeRunnerLocked(r *runner) {
+	for i, x := range c.runners {
+		if x == r {
+			last := len(c.runners) - 1
+			c.runners[i] = c.runners[last]
+			c.runners[last] = nil
+			c.runners = c.runners[:last]
+			break
+		}
+	}
+	c.done.Broadcast()
+}
+
+// runOne runs one handler, polling the backend when none is ready, and
+// reports whether it ran one.
+func (c *IOContext) runOne(r *runner, block bool, deadline int64) bool {
+	c.mu.Lock()
+	for {
+		if c.stopped {
+			c.mu.Unlock()
+			return false
+		}
+		if t, ok := c.q.pop(); ok {
+			if c.q.len() > 0 && c.idle > 0 {
+				c.cond.Signal()
+			}
+			c.mu.Unlock()
+			t.run(r)
+			c.workFinished()
+			return true
+		}
+		if c.work.Load() == 0 {
+			c.stopLocked()
+			c.mu.Unlock()
+			return false
+		}
+		now := int64(-1)
+		if deadline >= 0 {
+			now = c.now()
+			if now >= deadline {
+				c.mu.Unlock()
+				return false
+			}
+		}
+		if !c.polling {
+			if c.closed.Load() {
+				// No backend any more: only posted handlers can run.
+				if !block {
+					c.mu.Unlock()
+					return false
+				}
+				c.idle++
+				c.cond.Wait()
+				c.idle--
+				continue
+			}
+			c.pollLocked(r, block, deadline, now)
+			if c.q.len() == 0 && !block {
+				c.mu.Unlock()
+				return false
+			}
+			continue
+		}
+		if !block {
+			c.mu.Unlock()
+			return false
+		}
+		c.idle++
+		c.cond.Wait()
+		c.idle--
+	}
+}
+
+// pollLocked runs the backend once (mu held on entry and on return, released
+// while waiting) and queues what completed, expired timers included.
+func (c *IOContext) pollLocked(r *runner, block bool, deadline, now int64) {
+	timeout := 0
+	end := int64(0)
+	if block {
+		timeout, end = c.pollTimeoutLocked(deadline, now)
+	}
+	c.polling = true
+	c.woken = false
+	c.pollEnd = end
+	c.mu.Unlock()
+
+	c.stats.polls.Add(1)
+	c.be.wait(timeout, &r.batch)
+
+	c.mu.Lock()
+	c.polling = false
+	c.expireTimersLocked(&r.batch)
+	foreign := c.queueBatchLocked(&r.batch)
+	if c.idle > 0 {
+		c.cond.Broadcast()
+	}
+	if foreign.head != nil {
+		c.mu.Unlock()
+		c.deliverForeign(&foreign)
+		c.mu.Lock()
+	}
+}
+
+// pollTimeoutLocked returns the poll timeout in ms (-1: none) and its end on
+// the timers' clock (maxInt64: none), from the next timer and the deadline.
+func (c *IOContext) pollTimeoutLocked(deadline, now int64) (int, int64) {
+	end := int64(1<<63 - 1)
+	if len(c.timers) > 0 {
+		end = c.timers[0].when
+	}
+	if deadline >= 0 && deadline < end {
+		end = deadline
+	}
+	if end == 1<<63-1 {
+		return -1, end
+	}
+	if now < 0 {
+		now = c.now()
+	}
+	d := end - now
+	if d <= 0 {
+		return 0, end
+	}
+	ms := (d + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+	if ms > 1<<30 {
+		ms = 1 << 30
+	}
+	return int(ms), end
+}
+
+// queueBatchLocked moves completed operations to the ready queue; their work
+// was counted when they started and carries over. Operations bound to
+// another executor are returned to be delivered once mu is released.
+func (c *IOContext) queueBatchLocked(b *opList) opList {
+	var foreign opList
+	for o := b.pop(); o != nil; o = b.pop() {
+		if o.ex == nil || o.ex == Executor(c.ex) {
+			c.q.push(o)
+		} else {
+			foreign.push(o)
+		}
+	}
+	return foreign
+}
+
+func (c *IOContext) deliverForeign(l *opList) {
+	for o := l.pop(); o != nil; o = l.pop() {
+		postTo(o.ex, o)
+		c.workFinished()
+	}
+}
+
+// post queues t and counts it as work.
+func (c *IOContext) post(t runnable) {
+	c.work.Add(1)
+	c.enqueue(t)
+}
+
+// enqueue queues t whose work is already counted, waking a goroutine to run
+// it: an idle Run call, or the one blocked in the backend.
+func (c *IOContext) enqueue(t runnable) {
+	c.mu.Lock()
+	c.q.push(t)
+	wake := false
+	if c.idle > 0 {
+		c.cond.Signal()
+	} else {
+		wake = c.wakeLocked()
+	}
+	c.mu.Unlock()
+	if wake {
+		c.be.wake()
+	}
+}
+
+// wakeLocked says whether the goroutine inside the backend must be woken,
+// and records that it will be.
+func (c *IOContext) wakeLocked() bool {
+	if c.polling && !c.woken {
+		c.woken = true
+		return true
+	}
+	return false
+}
+
+func (c *IOContext) workStarted() { c.work.Add(1) }
+
+func (c *IOContext) workFinished() {
+	if c.work.Add(-1) == 0 {
+		c.Stop()
+	}
+}
+
+func (c *IOContext) stopLocked() {
+	c.stopped = true
+	c.cond.Broadcast()
+}
+
+// now is the timers' clock: monotonic nanoseconds since the context began.
+func (c *IOContext) now() int64 { return int64(time.Since(c.base)) }
+
+// runningHere reports whether the calling goroutine is inside one of this
+// context's Run/Poll calls, i.e. running one of its handlers.
+func (c *IOContext) runningHere() bool {
+	id := goid()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.runners {
+		if r.gid == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Close stops the context, waits for every Run call to return, then
+// completes every pending operation with ErrOperationAborted on the calling
+// goroutine (their handlers run here, with whatever was already queued),
+// closes every socket of the context and releases the backend. Called from
+// one of the context's own handlers it returns ErrContextClosed instead of
+// waiting for itself. Handlers posted after Close run only if Run or Poll is
+// called again (after Restart).
+func (c *IOContext) Close() error {
+	if c.runningHere() {
+		return ErrContextClosed
+	}
+	c.closing.Lock()
+	defer c.closing.Unlock()
+	if c.closed.Load() {
+		return nil
+	}
+	c.Stop()
+	c.mu.Lock()
+	for len(c.runners) > 0 {
+		c.done.Wait()
+	}
+	c.closed.Store(true)
+	var aborted opList
+	for len(c.timers) > 0 {
+		o := c.timers[0]
+		c.timers.remove(o)
+		o.tm.dropWaitLocked(o)
+		o.err = ErrOperationAborted
+		aborted.push(o)
+	}
+	c.mu.Unlock()
+
+	err := c.be.shutdown(&aborted)
+	c.drain(&aborted)
+	return err
+}
+
+// drain runs, on the calling goroutine, every aborted operation's handler
+// and every handler already queued, until nothing is left. Operations
+// started by those handlers complete with ErrOperationAborted (the context
+// is closed) and are drained too.
+func (c *IOContext) drain(aborted *opList) {
+	r := runnerPool.Get().(*runner)
+	r.gid = goid()
+	c.mu.Lock()
+	c.runners = append(c.runners, r)
+	foreign := c.queueBatchLocked(aborted)
+	c.mu.Unlock()
+	c.deliverForeign(&foreign)
+	c.mu.Lock()
+	for {
+		t, ok := c.q.pop()
+		if !ok {
+			break
+		}
+		c.mu.Unlock()
+		t.run(r)
+		c.work.Add(-1)
+		c.mu.Lock()
+	}
+	c.removeRunnerLocked(r)
+	c.mu.Unlock()
+	runnerPool.Put(r)
+}

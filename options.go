@@ -1,0 +1,97 @@
+package asio
+
+import "context"
+
+// OpOption changes how one operation completes: where its handler runs,
+// which cancellation slot it listens to, which context cancels it.
+type OpOption interface{ applyOp(*opConfig) }
+
+// opConfig is what the options of one initiation say.
+type opConfig struct {
+	ex   Executor
+	imm  Executor
+	slot *CancellationSignal
+	ctx  context.Context
+}
+
+func (c *opConfig) apply(opts []OpOption) {
+	for _, o := range opts {
+		if o != nil {
+			o.applyOp(c)
+		}
+	}
+}
+
+type executorOption struct{ ex Executor }
+type immediateOption struct{ ex Executor }
+type slotOption struct{ s *CancellationSignal }
+type contextOption struct{ ctx context.Context }
+
+func (o executorOption) applyOp(c *opConfig)  { c.ex = o.ex }
+func (o immediateOption) applyOp(c *opConfig) { c.imm = o.ex }
+func (o slotOption) applyOp(c *opConfig)      { c.slot = o.s }
+func (o contextOption) applyOp(c *opConfig)   { c.ctx = o.ctx }
+
+// BindExecutor makes the handler run on ex instead of the I/O object's
+// executor (a Strand, or another context's executor).
+func BindExecutor(ex Executor) OpOption { return executorOption{ex} }
+
+// BindImmediateExecutor makes an immediate completion (a result known inside
+// the initiating function) be dispatched to ex instead of posted. An
+// executor whose Dispatch runs inline makes the handler run before the
+// initiating function returns: the caller accepts the recursion.
+func BindImmediateExecutor(ex Executor) OpOption { return immediateOption{ex} }
+
+// BindCancellationSlot connects the operation to s: an Emit on s's signal
+// while the operation is pending cancels it, as far as the operation
+// supports the emitted type.
+func BindCancellationSlot(s CancellationSlot) OpOption { return slotOption{s.sig} }
+
+// WithContext cancels the operation (terminal cancellation) when ctx is
+// done. An operation started with a ctx that is already done completes with
+// ErrOperationAborted.
+func WithContext(ctx context.Context) OpOption { return contextOption{ctx} }
+
+// ContextOption configures NewIOContext.
+type ContextOption func(*contextConfig)
+
+type contextConfig struct {
+	backend Backend
+}
+
+// WithBackend selects the backend of a new IOContext.
+func WithBackend(b Backend) ContextOption { return func(c *contextConfig) { c.backend = b } }
+
+// ListenOption configures ListenTCP.
+type ListenOption func(*listenConfig)
+
+type listenConfig struct {
+	reuseAddr bool
+	reusePort bool
+	backlog   int
+	v6Only    int // 0: system default, 1: on, -1: off
+}
+
+// ReuseAddress sets SO_REUSEADDR on the listening socket. It is on by
+// default, as in Asio's acceptor constructor.
+func ReuseAddress() ListenOption { return func(c *listenConfig) { c.reuseAddr = true } }
+
+// NoReuseAddress clears SO_REUSEADDR, which is otherwise set by default.
+func NoReuseAddress() ListenOption { return func(c *listenConfig) { c.reuseAddr = false } }
+
+// ReusePort sets SO_REUSEPORT, so that several acceptors (one per context,
+// say) can listen on the same endpoint and the kernel spreads connections.
+func ReusePort() ListenOption { return func(c *listenConfig) { c.reusePort = true } }
+
+// Backlog sets the listen queue length (default: the system's maximum).
+func Backlog(n int) ListenOption { return func(c *listenConfig) { c.backlog = n } }
+
+// V6Only sets IPV6_V6ONLY on an IPv6 listener; off, it also accepts IPv4.
+func V6Only(on bool) ListenOption {
+	return func(c *listenConfig) {
+		c.v6Only = -1
+		if on {
+			c.v6Only = 1
+		}
+	}
+}

@@ -1,0 +1,128 @@
+//go:build linux
+
+package asio
+
+import (
+	"io"
+	"syscall"
+
+	"github.com/goasio/asio/internal/sys"
+	"golang.org/x/sys/unix"
+)
+
+// perform tries o's syscall on d (d.mu held). It reports false when the
+// syscall would block (the op stays or gets queued) and true when o has its
+// result in o.n/o.err. onEvent says readiness was just reported for o's
+// direction, which is what completes a readiness-only wait.
+func (o *op) perform(d *fdState, onEvent bool) bool {
+	var err error
+	switch o.kind {
+	case opRead, opRecvDgram:
+		o.n, err = o.recv(d.fd)
+		if err == nil && o.n == 0 && o.kind == opRead {
+			err = io.EOF
+		}
+	case opWrite, opSendDgram:
+		o.n, err = o.send(d.fd)
+		if err == nil && o.kind == opWrite && o.n < o.size() {
+			d.wFull = true
+		}
+	case opRecvFrom:
+		var from sys.Sockaddr
+		var trunc bool
+		o.n, trunc, err = sys.RecvFrom(d.fd, o.buf, o.bufsOrNil(), &from, o.flags)
+		if err == nil {
+			o.addr = from.AddrPort()
+			if trunc {
+				err = ErrMessageTooLong
+			}
+		}
+	case opSendTo:
+		var to sys.Sockaddr
+		to, err = sys.MakeSockaddr(o.addr, d.family())
+		if err == nil {
+			o.n, err = sys.SendTo(d.fd, o.buf, o.bufsOrNil(), &to, o.flags)
+		}
+	case opAccept:
+		o.fd, _, err = sys.Accept(d.fd)
+		o.flags = d.family_
+		if err == syscall.ECONNABORTED {
+			return false // the peer gave up before we took it; wait for the next
+		}
+	case opConnect:
+		if !onEvent {
+			return false
+		}
+		if err = sys.SocketError(d.fd); err == nil {
+			if _, perr := sys.Getpeername(d.fd); perr == syscall.ENOTCONN {
+				return false // the edge came before the handshake ended
+			}
+		}
+	case opWait:
+		if !onEvent {
+			ev := int16(unix.POLLIN)
+			switch o.flags {
+			case int(WaitWrite):
+				ev = unix.POLLOUT
+			case int(WaitError):
+				ev = unix.POLLPRI
+			}
+			if sys.PollNow(d.fd, ev) == 0 {
+				return false
+			}
+		}
+	}
+	if err == syscall.EAGAIN {
+		return false
+	}
+	o.err = err
+	return true
+}
+
+// recv reads into o's buffers: read(2) for one, recvmsg for several.
+func (o *op) recv(fd int) (int, error) {
+	for {
+		var n int
+		var err error
+		if o.bufs == nil || len(o.bufs) == 0 {
+			n, err = sys.Recv(fd, o.buf, o.flags)
+		} else {
+			n, err = sys.Readv(fd, o.bufs, o.flags)
+		}
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
+}
+
+// send writes o's buffers: send(2) for one, sendmsg for several (at most
+// IOV_MAX of them: a longer sequence is a short write).
+func (o *op) send(fd int) (int, error) {
+	for {
+		var n int
+		var err error
+		if o.bufs == nil || len(o.bufs) == 0 {
+			n, err = sys.Send(fd, o.buf, o.flags)
+		} else {
+			n, err = sys.Writev(fd, o.bufs, o.flags)
+		}
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
+}
+
+func (o *op) bufsOrNil() [][]byte {
+	if len(o.bufs) == 0 {
+		return nil
+	}
+	return o.bufs
+}
+
+// size is the number of bytes o's buffers hold.
+func (o *op) size() int {
+	if len(o.bufs) == 0 {
+		return len(o.buf)
+	}
+	return Buffers(o.bufs).Len()
+}

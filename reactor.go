@@ -1,0 +1,175 @@
+//go:build unix
+
+package asio
+
+import (
+	"sync"
+)
+
+// fdState is one open descriptor as a readiness backend sees it: three FIFO
+// queues of waiting operations (read, write, except) under a mutex, as in
+// Asio's descriptor_state. It is embedded in the socket that owns it and
+// reused when the socket is opened again.
+//
+// An operation starting on an empty queue tries its syscall at once, inside
+// the initiating function (speculative I/O); only on EAGAIN is it queued.
+// Edge-triggered readiness then performs queued operations head first, in
+// the order they were initiated. Both happen under mu, so an edge is never
+// lost between a failed attempt and the queueing of the op.
+type fdState struct {
+	mu     sync.Mutex
+	fd     int        // -1 when not open
+	c      *IOContext // the context whose backend knows fd
+	token  uint64     // the backend's handle for fd (slot and generation)
+	q      [3]opList  // waiting ops: dirRead, dirWrite, dirExcept
+	wFull  bool       // a short write consumed the write edge: queue without trying
+	family_ int       // AF_INET or AF_INET6 while open
+	dgram  bool       // datagram socket: empty ops are real, 0 bytes is no EOF
+}
+
+func (d *fdState) family() int { return d.family_ }
+
+func (d *fdState) init(c *IOContext) {
+	d.fd = -1
+	d.c = c
+}
+
+// start performs o now if its queue is empty and the syscall does not
+// block, else queues it; see the type's comment.
+func (d *fdState) start(o *op, dir int, cfg *opConfig) {
+	d.mu.Lock()
+	d.startLocked(o, dir, cfg)
+}
+
+// startLocked is start with d.mu already held; it releases it.
+func (d *fdState) startLocked(o *op, dir int, cfg *opConfig) {
+	switch {
+	case d.fd < 0:
+		o.err = ErrBadDescriptor
+	case o.isNoop(d):
+		// A zero-size stream op: complete at once, no syscall (as in Asio).
+	case cfg.contextDone():
+		o.err = ErrOperationAborted
+	case d.c.closed.Load():
+		o.err = ErrOperationAborted
+	default:
+		q := &d.q[dir]
+		if !q.empty() || (dir == dirWrite && d.wFull) || !o.perform(d, false) {
+			o.d = d
+			o.state = opQueued
+			o.watch(cfg, d)
+			q.push(o)
+			d.mu.Unlock()
+			return
+		}
+	}
+	d.mu.Unlock()
+	o.completeNow()
+}
+
+// isNoop reports whether o is a zero-size op on a stream, which completes at
+// once with no syscall.
+func (o *op) isNoop(d *fdState) bool {
+	if d.dgram || (o.kind != opRead && o.kind != opWrite) {
+		return false
+	}
+	if o.buf != nil || len(o.bufs) == 0 {
+		return len(o.buf) == 0
+	}
+	for _, b := range o.bufs {
+		if len(b) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Readiness bits, translated from the backend's event mask.
+const (
+	readyRead = 1 << iota
+	readyWrite
+	readyExcept
+)
+
+// ready performs the queued operations that readiness unblocks, in order,
+// and appends the completed ones to out. Called by the backend's wait.
+func (d *fdState) ready(token uint64, ev int, out *opList) {
+	d.mu.Lock()
+	if d.fd < 0 || d.token != token {
+		d.mu.Unlock() // a stale event for a closed, perhaps reused, descriptor
+		return
+	}
+	if ev&readyExcept != 0 {
+		d.performQueue(dirExcept, out)
+	}
+	if ev&readyWrite != 0 {
+		d.wFull = false
+		d.performQueue(dirWrite, out)
+	}
+	if ev&readyRead != 0 {
+		d.performQueue(dirRead, out)
+	}
+	d.mu.Unlock()
+}
+
+func (d *fdState) performQueue(dir int, out *opList) {
+	q := &d.q[dir]
+	for o := q.head; o != nil; o = q.head {
+		if !o.perform(d, true) {
+			return
+		}
+		q.pop()
+		o.state = opIdle
+		out.push(o)
+		if dir == dirWrite && d.wFull {
+			return // a short write: the edge is consumed
+		}
+	}
+}
+
+// cancelOp aborts o if it is still queued here under the same key.
+func (d *fdState) cancelOp(o *op, key uint64, t CancellationType) {
+	if t&CancelAll == 0 {
+		return
+	}
+	d.mu.Lock()
+	if o.seq.Load() != key || o.d != d || o.state != opQueued {
+		d.mu.Unlock()
+		return
+	}
+	for i := range d.q {
+		if d.q[i].remove(o) {
+			break
+		}
+	}
+	o.state = opIdle
+	o.err = ErrOperationAborted
+	d.mu.Unlock()
+	o.complete()
+}
+
+// abortLocked moves every queued op to out with ErrOperationAborted.
+func (d *fdState) abortLocked(out *opList) {
+	for i := range d.q {
+		for o := d.q[i].pop(); o != nil; o = d.q[i].pop() {
+			o.state = opIdle
+			o.err = ErrOperationAborted
+			out.push(o)
+		}
+	}
+}
+
+// cancelAll aborts every queued op (Cancel on the socket).
+func (d *fdState) cancelAll() {
+	var out opList
+	d.mu.Lock()
+	d.abortLocked(&out)
+	d.mu.Unlock()
+	completeAll(&out)
+}
+
+func completeAll(l *opList) {
+	for o := l.pop(); o != nil; o = l.pop() {
+		o.complete()
+	}
+}

@@ -1,0 +1,102 @@
+package asio
+
+import (
+	"bytes"
+	"io"
+)
+
+// untilState is the part of a transferOp that AsyncReadUntil adds.
+type untilState struct {
+	buf    *DynamicBuffer
+	delim  []byte
+	search int // where the next search for delim starts in buf.Bytes()
+	grow   int // bytes of free space offered to the step in flight
+	found  int // n to report once the delimiter is in, or -1
+}
+
+// AsyncReadUntil reads into buf until it holds delim, and passes h the
+// number of bytes up to and including the first delim (buf may hold more
+// after it). It completes with ErrMessageTooLong when buf reaches its
+// maximum first, and io.EOF when the peer closes first. If buf already
+// holds delim, it still completes through the executor, never inline.
+func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(n int, err error), opts ...OpOption) {
+	if h == nil {
+		panic("asio: nil handler")
+	}
+	t := transferPool.Get().(*transferOp)
+	t.rs = s
+	t.until = &untilState{buf: buf, delim: delim, found: -1}
+	t.cond, t.h = transferAll, h
+	t.stepOpts[0] = BindCancellationSlot(t.inner.Slot())
+	t.nopts = 1
+	if len(opts) > 0 {
+		var cfg opConfig
+		cfg.apply(opts)
+		if cfg.ex != nil {
+			t.stepOpts[1] = BindExecutor(cfg.ex)
+			t.nopts = 2
+		}
+		t.watch(&cfg)
+	}
+	t.untilNext()
+}
+
+// untilNext searches buf; if the delimiter or the limit is already there it
+// makes an empty step so that the handler still runs via the executor, else
+// it reads into fresh space.
+func (t *transferOp) untilNext() {
+	u := t.until
+	data := u.buf.Bytes()
+	if i := bytes.Index(data[u.search:], u.delim); i >= 0 && len(u.delim) > 0 {
+		u.found = u.search + i + len(u.delim)
+		u.grow = 0
+		t.rs.AsyncReadSome(nil, t.stepH, t.stepOpts[:t.nopts]...)
+		return
+	}
+	if len(u.delim) == 0 {
+		u.found = 0
+		u.grow = 0
+		t.rs.AsyncReadSome(nil, t.stepH, t.stepOpts[:t.nopts]...)
+		return
+	}
+	u.search = max(0, len(data)-len(u.delim)+1)
+	room := 64 << 10
+	if u.buf.max > 0 {
+		room = min(room, u.buf.max-u.buf.Len())
+	}
+	if room <= 0 {
+		u.found = -2 // too long
+		u.grow = 0
+		t.rs.AsyncReadSome(nil, t.stepH, t.stepOpts[:t.nopts]...)
+		return
+	}
+	room = max(room, 0)
+	if room > 4096 && u.buf.Len() < 4096 {
+		room = 4096 // start small; a full step doubles the next offer
+	}
+	u.grow = room
+	t.step = append(t.step[:0], u.buf.Prepare(room))
+	t.rs.AsyncReadSome(t.step, t.stepH, t.stepOpts[:t.nopts]...)
+}
+
+func (t *transferOp) untilStep(n int, err error) {
+	u := t.until
+	if u.grow > 0 {
+		u.buf.Commit(n)
+	}
+	switch {
+	case u.found >= 0:
+		t.total = u.found
+		t.finish(nil)
+	case u.found == -2:
+		t.finish(ErrMessageTooLong)
+	case err != nil:
+		t.finish(err)
+	case n == 0:
+		t.finish(io.ErrNoProgress)
+	case t.cancelled.Load() != 0:
+		t.finish(ErrOperationAborted)
+	default:
+		t.untilNext()
+	}
+}

@@ -1,0 +1,225 @@
+package asio
+
+import (
+	"time"
+)
+
+// Timer is Asio's steady_timer: an expiry on the monotonic clock and the
+// waits pending on it. Its waits live in the context's timer heap, which sets
+// the backend's poll timeout: no goroutine and no time.Timer per timer.
+// Every method is safe from any goroutine.
+type Timer struct {
+	ex     Executor
+	c      *IOContext
+	expiry int64 // ns on the context's clock, under c.mu
+	waits  []*op // pending waits, under c.mu
+}
+
+// NewTimer returns a timer on ex that has already expired (expiry now).
+func NewTimer(ex Executor) *Timer {
+	c := ex.Context()
+	return &Timer{ex: ex, c: c, expiry: c.now()}
+}
+
+// ExpiresAfter sets the expiry to now+d, cancels the pending waits (they
+// complete with ErrOperationAborted) and returns how many it cancelled.
+func (t *Timer) ExpiresAfter(d time.Duration) int {
+	return t.set(t.c.now() + int64(d))
+}
+
+// ExpiresAt sets the expiry to at, like ExpiresAfter.
+func (t *Timer) ExpiresAt(at time.Time) int {
+	return t.set(int64(at.Sub(t.c.base)))
+}
+
+// Expiry returns the expiry time.
+func (t *Timer) Expiry() time.Time {
+	t.c.mu.Lock()
+	e := t.expiry
+	t.c.mu.Unlock()
+	return t.c.base.Add(time.Duration(e))
+}
+
+// Cancel completes every pending wait with ErrOperationAborted and returns
+// how many there were. The expiry is unchanged.
+func (t *Timer) Cancel() int {
+	var out opList
+	c := t.c
+	c.mu.Lock()
+	n := t.abortLocked(&out)
+	c.mu.Unlock()
+	completeAll(&out)
+	return n
+}
+
+func (t *Timer) set(when int64) int {
+	var out opList
+	c := t.c
+	c.mu.Lock()
+	t.expiry = when
+	n := t.abortLocked(&out)
+	c.mu.Unlock()
+	completeAll(&out)
+	return n
+}
+
+func (t *Timer) abortLocked(out *opList) int {
+	n := len(t.waits)
+	for i, o := range t.waits {
+		t.c.timers.remove(o)
+		o.err = ErrOperationAborted
+		out.push(o)
+		t.waits[i] = nil
+	}
+	t.waits = t.waits[:0]
+	return n
+}
+
+// AsyncWait waits for the expiry; the handler gets nil when it passes, or
+// ErrOperationAborted when the wait is cancelled (Cancel, a new expiry, a
+// cancellation slot, Close). It supports terminal, partial and total
+// cancellation.
+func (t *Timer) AsyncWait(h func(err error), opts ...OpOption) {
+	if h == nil {
+		panic("asio: nil handler")
+	}
+	c := t.c
+	o, cfg := newOp(opTimer, c, t.ex, opts)
+	o.hE = h
+	o.tm = t
+	c.workStarted()
+	c.mu.Lock()
+	if cfg.contextDone() || c.closed.Load() {
+		c.mu.Unlock()
+		o.err = ErrOperationAborted
+		o.completeNow()
+		return
+	}
+	o.when = t.expiry
+	t.waits = append(t.waits, o)
+	c.timers.push(o)
+	o.watch(cfg, t)
+	wake := o.hidx == 0 && o.when < c.pollEnd && c.wakeLocked()
+	c.mu.Unlock()
+	if wake {
+		c.be.wake()
+	}
+}
+
+// Wait blocks until the expiry passes; it needs no Run.
+func (t *Timer) Wait() error {
+	d := time.Until(t.Expiry())
+	if d > 0 {
+		time.Sleep(d)
+	}
+	return nil
+}
+
+// cancelOp takes a wait back on a cancellation request of any type.
+func (t *Timer) cancelOp(o *op, key uint64, ct CancellationType) {
+	if ct&CancelAll == 0 {
+		return
+	}
+	c := t.c
+	c.mu.Lock()
+	if o.seq.Load() != key || o.tm != t || o.hidx < 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.timers.remove(o)
+	t.dropWaitLocked(o)
+	o.err = ErrOperationAborted
+	c.mu.Unlock()
+	o.complete()
+}
+
+func (t *Timer) dropWaitLocked(o *op) {
+	for i, w := range t.waits {
+		if w == o {
+			last := len(t.waits) - 1
+			t.waits[i] = t.waits[last]
+			t.waits[last] = nil
+			t.waits = t.waits[:last]
+			return
+		}
+	}
+}
+
+// expireTimersLocked moves the waits whose expiry has passed to out.
+func (c *IOContext) expireTimersLocked(out *opList) {
+	if len(c.timers) == 0 {
+		return
+	}
+	now := c.now()
+	for len(c.timers) > 0 && c.timers[0].when <= now {
+		o := c.timers[0]
+		c.timers.remove(o)
+		o.tm.dropWaitLocked(o)
+		out.push(o)
+	}
+}
+
+// timerHeap is a binary min-heap of timer waits ordered by expiry; each op
+// knows its index (hidx) so that cancelling one is O(log n).
+type timerHeap []*op
+
+func (h *timerHeap) push(o *op) {
+	*h = append(*h, o)
+	o.hidx = len(*h) - 1
+	h.up(o.hidx)
+}
+
+func (h *timerHeap) remove(o *op) {
+	i := o.hidx
+	if i < 0 {
+		return
+	}
+	s := *h
+	last := len(s) - 1
+	if i != last {
+		s[i] = s[last]
+		s[i].hidx = i
+	}
+	s[last] = nil
+	*h = s[:last]
+	o.hidx = -1
+	if i != last {
+		h.down(i)
+		h.up(i)
+	}
+}
+
+func (h timerHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if h[p].when <= h[i].when {
+			return
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+func (h timerHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && h[r].when < h[l].when {
+			m = r
+		}
+		if h[i].when <= h[m].when {
+			return
+		}
+		h.swap(i, m)
+		i = m
+	}
+}
+
+func (h timerHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx = i
+	h[j].hidx = j
+}

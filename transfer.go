@@ -1,0 +1,267 @@
+package asio
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// transferOp is the composed read or write of Asio's async_read/async_write:
+// one *Some call at a time over the rest of the caller's buffers, each
+// offered at most what the completion condition allows, until the buffers
+// are done, the condition says done, an error occurs, a step moves nothing,
+// or a recorded cancellation stops it between steps.
+//
+// Cancellation follows Asio's enable_partial_cancellation filter: terminal
+// and partial requests are recorded and forwarded to the step in flight; a
+// total-only request does nothing. The op recycles itself through a pool and
+// keeps its step handler as a method value made once, so a step allocates
+// nothing.
+type transferOp struct {
+	write bool
+	ws    AsyncWriteStream
+	rs    AsyncReadStream
+	bufs  [][]byte // the caller's slice headers (the bytes stay theirs)
+	idx   int      // first buffer not fully moved
+	off   int      // bytes of bufs[idx] already moved
+	total int
+	cond  CompletionCondition
+	h     func(n int, err error)
+	lock  writeLocker // released when a composed write ends
+
+	step     [][]byte   // the buffers offered to the current step
+	stepOpts [2]OpOption
+	nopts    int
+	stepH    func(n int, err error) // w.onStep, made once per pooled op
+
+	inner     CancellationSignal // forwards requests to the step in flight
+	cancelled atomic.Uint32      // recorded cancellation types
+	mu        sync.Mutex         // orders a cancellation with the op's release
+	seq       uint64             // key for the caller's slot, under mu
+	userSig   *CancellationSignal
+	stop      func() bool
+
+	until *untilState // AsyncReadUntil only
+}
+
+// writeLocker is implemented by streams that know when a composed write is
+// running on them (every socket of this package), to refuse a second one.
+type writeLocker interface {
+	tryLockWrite() bool
+	unlockWrite()
+}
+
+var transferPool sync.Pool
+
+func init() {
+	transferPool.New = func() any {
+		t := new(transferOp)
+		t.stepH = t.onStep
+		return t
+	}
+}
+
+// AsyncWrite writes all of b, or stops at the first error, and passes the
+// total written to h. It is made of one or more AsyncWriteSome calls, each
+// offered at most 64 KiB; even an empty b makes one (empty) call, so h is
+// never called from inside AsyncWrite. A second composed write on a socket
+// of this package while one runs completes with ErrWriteInProgress.
+func AsyncWrite(s AsyncWriteStream, b Buffers, h func(n int, err error), opts ...OpOption) {
+	AsyncWriteCond(s, b, transferAll, h, opts...)
+}
+
+// AsyncWriteCond is AsyncWrite with a completion condition.
+func AsyncWriteCond(s AsyncWriteStream, b Buffers, c CompletionCondition, h func(n int, err error), opts ...OpOption) {
+	if h == nil {
+		panic("asio: nil handler")
+	}
+	lock, _ := s.(writeLocker)
+	if lock != nil && !lock.tryLockWrite() {
+		completeLater(s.Executor(), opts, func() { h(0, ErrWriteInProgress) })
+		return
+	}
+	t := transferPool.Get().(*transferOp)
+	t.write, t.ws, t.lock = true, s, lock
+	t.begin(b, c, h, opts)
+}
+
+// AsyncRead fills b, or stops at the first error (io.EOF for an orderly
+// close), and passes the total read to h.
+func AsyncRead(s AsyncReadStream, b Buffers, h func(n int, err error), opts ...OpOption) {
+	AsyncReadCond(s, b, transferAll, h, opts...)
+}
+
+// AsyncReadCond is AsyncRead with a completion condition.
+func AsyncReadCond(s AsyncReadStream, b Buffers, c CompletionCondition, h func(n int, err error), opts ...OpOption) {
+	if h == nil {
+		panic("asio: nil handler")
+	}
+	t := transferPool.Get().(*transferOp)
+	t.rs = s
+	t.begin(b, c, h, opts)
+}
+
+func (t *transferOp) begin(b Buffers, c CompletionCondition, h func(int, error), opts []OpOption) {
+	if c == nil {
+		c = transferAll
+	}
+	t.bufs = append(t.bufs[:0], b...)
+	t.cond, t.h = c, h
+	t.stepOpts[0] = BindCancellationSlot(t.inner.Slot())
+	t.nopts = 1
+	if len(opts) > 0 {
+		var cfg opConfig
+		cfg.apply(opts)
+		if cfg.ex != nil {
+			t.stepOpts[1] = BindExecutor(cfg.ex)
+			t.nopts = 2
+		}
+		t.watch(&cfg)
+	}
+	// Always one step, even for nothing to move: the stream completes it
+	// without ever calling back from inside this function.
+	t.next(t.cond(nil, 0))
+}
+
+// watch connects the op to the caller's cancellation slot and context.
+func (t *transferOp) watch(cfg *opConfig) {
+	t.mu.Lock()
+	key := t.seq
+	t.mu.Unlock()
+	if cfg.slot != nil {
+		t.userSig = cfg.slot
+		cfg.slot.install(t, nil, key)
+	}
+	if cfg.ctx != nil && cfg.ctx.Done() != nil {
+		t.stop = context.AfterFunc(cfg.ctx, func() { t.cancelOp(nil, key, CancelTerminal) })
+	}
+}
+
+// cancelOp records a terminal or partial request and forwards it to the
+// step in flight; a total-only request is masked to nothing.
+func (t *transferOp) cancelOp(_ *op, key uint64, ct CancellationType) {
+	ct &= CancelTerminal | CancelPartial
+	if ct == 0 {
+		return
+	}
+	t.mu.Lock()
+	if t.seq != key {
+		t.mu.Unlock()
+		return
+	}
+	t.cancelled.Store(uint32(ct))
+	t.mu.Unlock()
+	t.inner.Emit(ct)
+}
+
+// next starts a step offering at most max bytes of what is left.
+func (t *transferOp) next(max int) {
+	t.step = t.step[:0]
+	for i := t.idx; i < len(t.bufs) && max > 0; i++ {
+		b := t.bufs[i]
+		if i == t.idx {
+			b = b[t.off:]
+		}
+		if len(b) == 0 {
+			continue
+		}
+		if len(b) > max {
+			b = b[:max]
+		}
+		t.step = append(t.step, b)
+		max -= len(b)
+	}
+	if t.write {
+		t.ws.AsyncWriteSome(t.step, t.stepH, t.stepOpts[:t.nopts]...)
+	} else {
+		t.rs.AsyncReadSome(t.step, t.stepH, t.stepOpts[:t.nopts]...)
+	}
+}
+
+// consume advances past n moved bytes and reports whether all are moved.
+func (t *transferOp) consume(n int) bool {
+	t.total += n
+	for t.idx < len(t.bufs) {
+		left := len(t.bufs[t.idx]) - t.off
+		if n < left {
+			t.off += n
+			return false
+		}
+		n -= left
+		t.idx++
+		t.off = 0
+	}
+	return true
+}
+
+// onStep is the handler of every step.
+func (t *transferOp) onStep(n int, err error) {
+	if t.until != nil {
+		t.untilStep(n, err)
+		return
+	}
+	all := t.consume(n)
+	if (err == nil && n == 0) || all {
+		t.finish(err)
+		return
+	}
+	max := t.cond(err, t.total)
+	if max == 0 {
+		t.finish(err)
+		return
+	}
+	if t.cancelled.Load() != 0 {
+		t.finish(ErrOperationAborted)
+		return
+	}
+	t.next(max)
+}
+
+// finish recycles the op and calls the caller's handler; it runs inside a
+// step's handler, so it is already on the handler's executor.
+func (t *transferOp) finish(err error) {
+	h, n := t.h, t.total
+	if t.lock != nil {
+		t.lock.unlockWrite()
+	}
+	t.release()
+	h(n, err)
+}
+
+func (t *transferOp) release() {
+	t.mu.Lock()
+	if t.userSig != nil {
+		t.userSig.clear(nil, t.seq)
+	}
+	t.seq++
+	t.mu.Unlock()
+	if t.stop != nil {
+		t.stop()
+	}
+	clear(t.bufs)
+	clear(t.step)
+	t.bufs, t.step = t.bufs[:0], t.step[:0]
+	t.write, t.ws, t.rs, t.lock = false, nil, nil, nil
+	t.idx, t.off, t.total = 0, 0, 0
+	t.cond, t.h = nil, nil
+	t.stepOpts = [2]OpOption{}
+	t.cancelled.Store(0)
+	t.userSig, t.stop, t.until = nil, nil, nil
+	transferPool.Put(t)
+}
+
+// completeLater runs f as an immediate completion on the handler's executor
+// (bound with BindExecutor, else ex), or dispatches it to a bound immediate
+// executor. It counts as work until f has run.
+func completeLater(ex Executor, opts []OpOption, f func()) {
+	var cfg opConfig
+	cfg.apply(opts)
+	if cfg.ex != nil {
+		ex = cfg.ex
+	}
+	if cfg.imm != nil {
+		cfg.imm.Dispatch(f)
+		return
+	}
+	ex.Post(f)
+}
