@@ -3,7 +3,9 @@
 //
 // Each connection has a writer goroutine, which keeps Config.Depth messages
 // in flight, and a reader goroutine, which reads every echo back in full and
-// verifies each byte of it against the pattern the writer sent. A wrong byte,
+// verifies each byte of it against the pattern the writer sent. Messages
+// that may leave together (Depth > 1) go out in one write, as a pipelining
+// client would send them. A wrong byte,
 // a lost or reordered message, a closed connection or any other I/O error
 // ends the run with an error: a result is only reported for a server that
 // echoed everything correctly.
