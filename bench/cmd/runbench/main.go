@@ -61,7 +61,8 @@ type row struct {
 	RSSAfter     int64   `json:"rss_after,omitempty"`
 	BytesPerConn float64 `json:"rss_bytes_per_conn,omitempty"`
 
-	ServerCPUs string `json:"server_cpus,omitempty"` // Cpus_allowed_list seen on the server's threads
+	ServerCPUs string  `json:"server_cpus,omitempty"` // Cpus_allowed_list seen on the server's threads
+	OtherLoad  float64 `json:"other_load,omitempty"`  // CPUs used by other processes during the window
 }
 
 type scenarioResult struct {
@@ -236,22 +237,27 @@ func runLoad(srv *server, sc scenario, cfg config, r *row) error {
 	defer cancel()
 
 	pid := srv.pid()
-	var cpu0, cpu1, stat0, stat1 time.Duration
-	var t0, t1 time.Time
+	type sample struct {
+		cpu, stat, sys, self time.Duration
+		t                    time.Time
+	}
+	var s0, s1 sample
 	var sampleErr error
-	sample := func(cpu, stat *time.Duration, t *time.Time) {
+	take := func(s *sample) {
 		var err error
-		if *cpu, err = processCPU(pid); err != nil && sampleErr == nil {
+		if s.cpu, err = processCPU(pid); err != nil && sampleErr == nil {
 			sampleErr = err
 		}
-		*stat, _ = statCPU(pid)
-		*t = time.Now()
+		s.stat, _ = statCPU(pid)
+		s.sys, _ = systemBusy()
+		s.self = selfCPU()
+		s.t = time.Now()
 	}
 	res, err := loadgen.RunWindow(ctx, lc, func(open bool) {
 		if open {
-			sample(&cpu0, &stat0, &t0)
+			take(&s0)
 		} else {
-			sample(&cpu1, &stat1, &t1)
+			take(&s1)
 		}
 	})
 	if err != nil {
@@ -265,10 +271,14 @@ func runLoad(srv *server, sc scenario, cfg config, r *row) error {
 	}
 	r.MsgsPerSec, r.MBPerSec = res.MsgsPerSec, res.MBPerSec
 	r.P50, r.P99 = res.P50, res.P99
-	r.CPUPerMsg = float64(cpu1-cpu0) / 1e3 / float64(res.Messages)
-	r.StatCPU = float64(stat1-stat0) / 1e3 / float64(res.Messages)
-	if wall := t1.Sub(t0); wall > 0 {
-		r.CPUUtil = float64(cpu1-cpu0) / float64(wall)
+	srvCPU := s1.cpu - s0.cpu
+	r.CPUPerMsg = float64(srvCPU) / 1e3 / float64(res.Messages)
+	r.StatCPU = float64(s1.stat-s0.stat) / 1e3 / float64(res.Messages)
+	if wall := s1.t.Sub(s0.t); wall > 0 {
+		r.CPUUtil = float64(srvCPU) / float64(wall)
+		// Whatever else ran on the machine meanwhile, in CPUs.
+		other := (s1.sys - s0.sys) - srvCPU - (s1.self - s0.self)
+		r.OtherLoad = max(0, float64(other)/float64(wall))
 	}
 	return nil
 }
@@ -277,8 +287,8 @@ func (r row) summary(sc scenario) string {
 	if sc.Idle {
 		return fmt.Sprintf("%d conns, RSS %s -> %s, %.0f B/conn", r.Conns, mib(r.RSSBefore), mib(r.RSSAfter), r.BytesPerConn)
 	}
-	return fmt.Sprintf("%10.0f msg/s %8.1f MB/s  p50 %-9v p99 %-9v  CPU %5.1f%%  %.2f µs/msg  [server CPUs %s]",
-		r.MsgsPerSec, r.MBPerSec, r.P50, r.P99, 100*r.CPUUtil, r.CPUPerMsg, r.ServerCPUs)
+	return fmt.Sprintf("%10.0f msg/s %8.1f MB/s  p50 %-9v p99 %-9v  CPU %5.1f%%  %.2f µs/msg  [server CPUs %s; other load %.0f%%]",
+		r.MsgsPerSec, r.MBPerSec, r.P50, r.P99, 100*r.CPUUtil, r.CPUPerMsg, r.ServerCPUs, 100*r.OtherLoad)
 }
 
 func allCPUs() []int {

@@ -196,3 +196,39 @@ func machineInfo() string {
 	parts = append(parts, runtime.Version())
 	return strings.Join(parts, ", ")
 }
+
+// systemBusy returns the CPU time all CPUs of the machine spent not idle,
+// from the first line of /proc/stat (10 ms ticks).
+func systemBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, fmt.Errorf("unexpected /proc/stat")
+	}
+	var busy int64
+	for i, s := range f[1:] {
+		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest times are already in user
+			continue
+		}
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		busy += v
+	}
+	const clkTck = 100
+	return time.Duration(busy) * time.Second / clkTck, nil
+}
+
+// selfCPU returns this process's CPU time.
+func selfCPU() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts) != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}

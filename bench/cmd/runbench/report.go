@@ -142,6 +142,15 @@ func markdown(results []scenarioResult, cfg config, started time.Time, st mdStyl
 					latency(r.P50), latency(r.P99), 100*r.CPUUtil, r.CPUPerMsg)
 			}
 		}
+		var noisy []string
+		for _, r := range res.Rows {
+			if r.OtherLoad > 0.05 {
+				noisy = append(noisy, fmt.Sprintf("%s %.0f%%", r.Impl, 100*r.OtherLoad))
+			}
+		}
+		if len(noisy) > 0 {
+			fmt.Fprintf(&b, "\nOther processes used CPU during some runs (%% of one CPU): %s; those figures are disturbed.\n", strings.Join(noisy, ", "))
+		}
 		var parts []string
 		for _, m := range metricsFor(sc) {
 			if q, best, ok := ratio(res.Rows, m); ok {
