@@ -8,6 +8,12 @@ import "runtime"
 // the id from the first line of runtime.Stack: "goroutine 123 [running]:".
 func goid() uint64 {
 	var buf [64]byte
+	return goidInto(&buf)
+}
+
+// goidInto is goid with a caller-provided buffer (runtime.Stack makes any
+// buffer escape, so hot callers keep one in a pooled struct).
+func goidInto(buf *[64]byte) uint64 {
 	b := buf[:runtime.Stack(buf[:], false)]
 	const prefix = len("goroutine ")
 	var id uint64

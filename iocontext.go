@@ -44,6 +44,7 @@ type contextCounts struct {
 type runner struct {
 	gid   uint64
 	batch opList
+	stack [64]byte // for goidInto
 }
 
 var runnerPool = sync.Pool{New: func() any { return new(runner) }}
@@ -126,7 +127,7 @@ func (c *IOContext) Restart() {
 // after the first handler.
 func (c *IOContext) loop(block bool, deadline int64, one bool) int {
 	r := runnerPool.Get().(*runner)
-	r.gid = goid()
+	r.gid = goidInto(&r.stack)
 	c.mu.Lock()
 	if c.work.Load() == 0 && !c.stopped && c.q.len() == 0 {
 		c.stopped = true
@@ -407,7 +408,7 @@ func (c *IOContext) Close() error {
 // is closed) and are drained too.
 func (c *IOContext) drain(aborted *opList) {
 	r := runnerPool.Get().(*runner)
-	r.gid = goid()
+	r.gid = goidInto(&r.stack)
 	c.mu.Lock()
 	c.runners = append(c.runners, r)
 	foreign := c.queueBatchLocked(aborted)

@@ -52,10 +52,10 @@ type op struct {
 	ex  Executor   // where the handler runs (never nil once started)
 	imm Executor   // bound immediate executor, or nil
 
-	hN func(n int, err error)
-	hE func(err error)
-	hA func(s *TCPSocket, err error)
-	hF func(n int, from netip.AddrPort, err error)
+	hN  func(n int, err error)
+	hE  func(err error)
+	hA  func(s *TCPSocket, err error)
+	hF  func(n int, from netip.AddrPort, err error)
 	aex Executor // the executor of an accepted socket
 
 	sig  *CancellationSignal // the slot it is installed in, or nil

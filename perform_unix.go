@@ -45,7 +45,7 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 		}
 	case opAccept:
 		o.fd, _, err = sys.Accept(d.fd)
-		o.flags = d.family_
+		o.flags = d.fam
 		if err == syscall.ECONNABORTED {
 			return false // the peer gave up before we took it; wait for the next
 		}

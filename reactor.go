@@ -17,17 +17,17 @@ import (
 // the order they were initiated. Both happen under mu, so an edge is never
 // lost between a failed attempt and the queueing of the op.
 type fdState struct {
-	mu     sync.Mutex
-	fd     int        // -1 when not open
-	c      *IOContext // the context whose backend knows fd
-	token  uint64     // the backend's handle for fd (slot and generation)
-	q      [3]opList  // waiting ops: dirRead, dirWrite, dirExcept
-	wFull  bool       // a short write consumed the write edge: queue without trying
-	family_ int       // AF_INET or AF_INET6 while open
-	dgram  bool       // datagram socket: empty ops are real, 0 bytes is no EOF
+	mu    sync.Mutex
+	fd    int        // -1 when not open
+	c     *IOContext // the context whose backend knows fd
+	token uint64     // the backend's handle for fd (slot and generation)
+	q     [3]opList  // waiting ops: dirRead, dirWrite, dirExcept
+	wFull bool       // a short write consumed the write edge: queue without trying
+	fam   int        // AF_INET or AF_INET6 while open
+	dgram bool       // datagram socket: empty ops are real, 0 bytes is no EOF
 }
 
-func (d *fdState) family() int { return d.family_ }
+func (d *fdState) family() int { return d.fam }
 
 func (d *fdState) init(c *IOContext) {
 	d.fd = -1

@@ -33,7 +33,7 @@ func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(
 		var cfg opConfig
 		cfg.apply(opts)
 		if cfg.ex != nil {
-			t.stepOpts[1] = BindExecutor(cfg.ex)
+			t.stepOpts[1] = cfg.exOpt
 			t.nopts = 2
 		}
 		t.watch(&cfg)

@@ -38,7 +38,7 @@ func (d *fdState) adoptLocked(fd, family int) error {
 		sys.Close(fd)
 		return ErrContextClosed
 	}
-	d.fd, d.family_, d.wFull = fd, family, false
+	d.fd, d.fam, d.wFull = fd, family, false
 	if err := d.c.be.register(d); err != nil {
 		sys.Close(fd)
 		d.fd = -1
@@ -169,7 +169,7 @@ func boolInt(b bool) int {
 
 // bindLocked binds d to ep (d.mu held).
 func (d *fdState) bindLocked(ep netip.AddrPort) error {
-	sa, err := sys.MakeSockaddr(ep, d.family_)
+	sa, err := sys.MakeSockaddr(ep, d.fam)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func (d *fdState) bindLocked(ep netip.AddrPort) error {
 
 // connectStart issues connect(2) for an async connect (d.mu held).
 func (d *fdState) connectStart(ep netip.AddrPort) error {
-	sa, err := sys.MakeSockaddr(ep, d.family_)
+	sa, err := sys.MakeSockaddr(ep, d.fam)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ type transferOp struct {
 	h     func(n int, err error)
 	lock  writeLocker // released when a composed write ends
 
-	step     [][]byte   // the buffers offered to the current step
+	step     [][]byte // the buffers offered to the current step
 	stepOpts [2]OpOption
 	nopts    int
 	stepH    func(n int, err error) // w.onStep, made once per pooled op
@@ -113,7 +113,7 @@ func (t *transferOp) begin(b Buffers, c CompletionCondition, h func(int, error),
 		var cfg opConfig
 		cfg.apply(opts)
 		if cfg.ex != nil {
-			t.stepOpts[1] = BindExecutor(cfg.ex)
+			t.stepOpts[1] = cfg.exOpt
 			t.nopts = 2
 		}
 		t.watch(&cfg)
