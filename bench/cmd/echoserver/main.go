@@ -13,7 +13,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -38,6 +41,8 @@ func main() {
 	impl := flag.String("impl", "asio", "implementation: "+strings.Join(implNames(), "|"))
 	addr := flag.String("addr", "127.0.0.1:0", "address to listen on")
 	contexts := flag.Int("contexts", 0, "event loops (IOContexts for asio); 0 = GOMAXPROCS")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here, until SIGTERM or SIGINT")
+	memProfile := flag.String("memprofile", "", "write a heap profile here on each SIGUSR1")
 	flag.Parse()
 
 	serve, ok := servers[*impl]
@@ -50,6 +55,20 @@ func main() {
 		n = runtime.GOMAXPROCS(0)
 	}
 	raiseNoFile()
+	if *memProfile != "" {
+		runtime.MemProfileRate = 1 // every allocation: exact per-connection figures (and a larger RSS)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "echoserver:", err)
+			os.Exit(1)
+		}
+	}
+	go onSignals(*memProfile)
 	if err := serve(*addr, n); err != nil {
 		fmt.Fprintf(os.Stderr, "echoserver %s: %v\n", *impl, err)
 		os.Exit(1)
@@ -70,6 +89,30 @@ func implNames() []string {
 func announce(addr string) {
 	fmt.Fprintln(os.Stdout, addr)
 	os.Stdout.Sync()
+}
+
+// onSignals handles SIGUSR1 by running a garbage collection that returns
+// freed memory to the OS (and writing a heap profile when asked), then
+// printing "freed": runbench uses it to measure the idle connections'
+// retained memory apart from the garbage the accepts left behind. SIGTERM
+// and SIGINT end the process after flushing the CPU profile.
+func onSignals(memProfile string) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
+	for sig := range c {
+		if sig != syscall.SIGUSR1 {
+			pprof.StopCPUProfile()
+			os.Exit(0)
+		}
+		debug.FreeOSMemory()
+		if memProfile != "" {
+			if f, err := os.Create(memProfile); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}
+		fmt.Fprintln(os.Stdout, "freed")
+	}
 }
 
 // raiseNoFile lifts RLIMIT_NOFILE as far as allowed: the idle scenario holds

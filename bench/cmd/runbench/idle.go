@@ -11,13 +11,18 @@ import (
 
 // runIdle opens sc.Conns connections that send nothing, waits until the
 // server has accepted all of them (its descriptor count) and its RSS has
-// settled, and reports the RSS growth per connection. Every server holds an
+// settled, and reports the RSS growth per connection; then the same after a
+// forced GC that returns freed memory to the OS (the baseline is taken after
+// one too). Every server holds an
 // idle connection with a pending read (asio: a pending AsyncWait(WaitRead)).
 // Then a sample of the connections is checked to still echo.
 func runIdle(srv *server, sc scenario, r *row) error {
 	pid := srv.pid()
 	time.Sleep(200 * time.Millisecond) // let the server finish starting
-	rss0, err := rssBytes(pid)
+	if err := srv.freeMemory(); err != nil {
+		return err
+	}
+	rss0, err := settledRSS(pid, time.Second)
 	if err != nil {
 		return err
 	}
@@ -67,6 +72,16 @@ func runIdle(srv *server, sc scenario, r *row) error {
 	r.Conns = sc.Conns
 	r.RSSBefore, r.RSSAfter = rss0, rss1
 	r.BytesPerConn = float64(rss1-rss0) / float64(sc.Conns)
+	// Then without the garbage: what the connections hold.
+	if err := srv.freeMemory(); err != nil {
+		return err
+	}
+	rss2, err := settledRSS(pid, 3*time.Second)
+	if err != nil {
+		return err
+	}
+	r.RSSAfterGC = rss2
+	r.BytesPerConnGC = float64(rss2-rss0) / float64(sc.Conns)
 
 	// The connections must be live, not merely accepted.
 	for i := 0; i < len(conns); i += 100 {

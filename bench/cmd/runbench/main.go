@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -60,6 +61,9 @@ type row struct {
 	RSSBefore    int64   `json:"rss_before,omitempty"`
 	RSSAfter     int64   `json:"rss_after,omitempty"`
 	BytesPerConn float64 `json:"rss_bytes_per_conn,omitempty"`
+	// The same after a forced GC + FreeOSMemory in the server.
+	RSSAfterGC     int64   `json:"rss_after_gc,omitempty"`
+	BytesPerConnGC float64 `json:"rss_bytes_per_conn_after_gc,omitempty"`
 
 	ServerCPUs string  `json:"server_cpus,omitempty"` // Cpus_allowed_list seen on the server's threads
 	OtherLoad  float64 `json:"other_load,omitempty"`  // CPUs used by other processes during the window
@@ -77,6 +81,7 @@ type config struct {
 	warmup     time.Duration
 	out        string
 	readme     string
+	profile    string
 	quick      bool
 	serverBin  string
 	tags       string
@@ -95,9 +100,10 @@ func main() {
 	quick := flag.Bool("quick", false, "smoke test: asio only, pingpong, 1s; no files written; non-zero exit on error")
 	serverBin := flag.String("server", "", "prebuilt echoserver binary (default: go build it)")
 	tags := flag.String("tags", "", "build tags for echoserver (noasio builds the peers alone)")
+	profile := flag.String("profile", "", "write each server's CPU profile (and heap profile for idle) into this directory")
 	flag.Parse()
 
-	cfg := config{duration: *duration, warmup: *warmup, out: *out, readme: *readme, quick: *quick, serverBin: *serverBin, tags: *tags}
+	cfg := config{duration: *duration, warmup: *warmup, out: *out, readme: *readme, profile: *profile, quick: *quick, serverBin: *serverBin, tags: *tags}
 	if cfg.quick {
 		*impls, *scens = "asio", "pingpong"
 		cfg.duration, cfg.warmup = time.Second, 200*time.Millisecond
@@ -119,6 +125,14 @@ func main() {
 		fatalf("nothing to run")
 	}
 
+	if cfg.profile != "" {
+		if err := os.MkdirAll(cfg.profile, 0o755); err != nil {
+			fatalf("%v", err)
+		}
+		if abs, err := filepath.Abs(cfg.profile); err == nil {
+			cfg.profile = abs
+		}
+	}
 	ncpu := runtime.NumCPU()
 	cfg.serverCPU, cfg.loadCPU = 0, 1
 	if ncpu < 2 {
@@ -199,7 +213,15 @@ func runOne(bin, impl string, sc scenario, cfg config) row {
 	if cfg.singleCore {
 		runnerCPUs = allCPUs()
 	}
-	srv, err := startServer(bin, impl, pl, runnerCPUs)
+	var extra []string
+	if cfg.profile != "" {
+		base := filepath.Join(cfg.profile, sc.Name+"-"+impl)
+		extra = append(extra, "-cpuprofile", base+".cpu.pprof")
+		if sc.Idle {
+			extra = append(extra, "-memprofile", base+".heap.pprof")
+		}
+	}
+	srv, err := startServer(bin, impl, pl, runnerCPUs, extra...)
 	if err != nil {
 		r.Err = err.Error()
 		return r
@@ -285,7 +307,8 @@ func runLoad(srv *server, sc scenario, cfg config, r *row) error {
 
 func (r row) summary(sc scenario) string {
 	if sc.Idle {
-		return fmt.Sprintf("%d conns, RSS %s -> %s, %.0f B/conn", r.Conns, mib(r.RSSBefore), mib(r.RSSAfter), r.BytesPerConn)
+		return fmt.Sprintf("%d conns, RSS %s -> %s, %.0f B/conn; after GC %s, %.0f B/conn",
+			r.Conns, mib(r.RSSBefore), mib(r.RSSAfter), r.BytesPerConn, mib(r.RSSAfterGC), r.BytesPerConnGC)
 	}
 	return fmt.Sprintf("%10.0f msg/s %8.1f MB/s  p50 %-9v p99 %-9v  CPU %5.1f%%  %.2f µs/msg  [server CPUs %s; other load %.0f%%]",
 		r.MsgsPerSec, r.MBPerSec, r.P50, r.P99, 100*r.CPUUtil, r.CPUPerMsg, r.ServerCPUs, 100*r.OtherLoad)

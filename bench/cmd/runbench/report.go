@@ -123,13 +123,14 @@ func markdown(results []scenarioResult, cfg config, started time.Time, st mdStyl
 		sc := res.Scenario
 		fmt.Fprintf(&b, "%s# %s\n\n%s; %s.\n\n", h, sc.Name, sc.Title, placementText(sc, cfg))
 		if sc.Idle {
-			b.WriteString("| impl | connections | RSS before | RSS after | RSS per connection |\n|---|---:|---:|---:|---:|\n")
+			b.WriteString("| impl | connections | RSS before | RSS after | RSS per connection | RSS after GC | per connection after GC |\n|---|---:|---:|---:|---:|---:|---:|\n")
 			for _, r := range res.Rows {
 				if r.Err != "" {
-					fmt.Fprintf(&b, "| %s | error: %s | | | |\n", r.Impl, mdEscape(r.Err))
+					fmt.Fprintf(&b, "| %s | error: %s | | | | | |\n", r.Impl, mdEscape(r.Err))
 					continue
 				}
-				fmt.Fprintf(&b, "| %s | %d | %s | %s | %.0f B |\n", r.Impl, r.Conns, mib(r.RSSBefore), mib(r.RSSAfter), r.BytesPerConn)
+				fmt.Fprintf(&b, "| %s | %d | %s | %s | %.0f B | %s | %.0f B |\n", r.Impl, r.Conns, mib(r.RSSBefore), mib(r.RSSAfter),
+					r.BytesPerConn, mib(r.RSSAfterGC), r.BytesPerConnGC)
 			}
 		} else {
 			b.WriteString("| impl | msgs/s | MB/s | p50 | p99 | server CPU | server CPU/msg |\n|---|---:|---:|---:|---:|---:|---:|\n")

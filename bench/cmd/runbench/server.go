@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -18,6 +18,7 @@ type server struct {
 	cmd    *exec.Cmd
 	addr   string
 	exited chan struct{} // closed when the process has ended
+	lines  chan string   // stdout lines after the address
 	err    error         // its Wait result, once exited is closed
 }
 
@@ -29,8 +30,9 @@ type serverPlacement struct {
 }
 
 // startServer runs bin -impl impl and waits for the address it prints.
-func startServer(bin, impl string, pl serverPlacement, runnerCPUs []int) (*server, error) {
-	cmd := exec.Command(bin, "-impl", impl, "-addr", "127.0.0.1:0", "-contexts", strconv.Itoa(pl.contexts))
+func startServer(bin, impl string, pl serverPlacement, runnerCPUs []int, extra ...string) (*server, error) {
+	args := append([]string{"-impl", impl, "-addr", "127.0.0.1:0", "-contexts", strconv.Itoa(pl.contexts)}, extra...)
+	cmd := exec.Command(bin, args...)
 	env := make([]string, 0, len(os.Environ())+1)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
@@ -49,13 +51,22 @@ func startServer(bin, impl string, pl serverPlacement, runnerCPUs []int) (*serve
 	if err := startPinned(cmd.Start, pl.cpus, runnerCPUs); err != nil {
 		return nil, fmt.Errorf("start %s server: %w", impl, err)
 	}
-	s := &server{impl: impl, cmd: cmd, exited: make(chan struct{})}
+	s := &server{impl: impl, cmd: cmd, exited: make(chan struct{}), lines: make(chan string, 16)}
 	lines := make(chan string, 1)
 	go func() {
 		br := bufio.NewReader(out)
 		line, _ := br.ReadString('\n')
 		lines <- strings.TrimSpace(line)
-		_, _ = io.Copy(io.Discard, br) // keep its stdout drained
+		for { // keep its stdout drained; pass on what it says later
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			select {
+			case s.lines <- strings.TrimSpace(line):
+			default:
+			}
+		}
 	}()
 	go func() {
 		s.err = cmd.Wait()
@@ -86,12 +97,40 @@ func (s *server) alive() error {
 	}
 }
 
+// freeMemory asks the server for a GC that returns freed memory to the OS
+// (SIGUSR1) and waits until it reports "freed".
+func (s *server) freeMemory() error {
+	if err := s.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		return err
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case l := <-s.lines:
+			if l == "freed" {
+				return nil
+			}
+		case <-s.exited:
+			return s.alive()
+		case <-timeout:
+			return fmt.Errorf("%s server did not answer SIGUSR1 within 10s", s.impl)
+		}
+	}
+}
+
 // stop kills the server and waits for it.
 func (s *server) stop() {
 	select {
 	case <-s.exited:
 		return
 	default:
+	}
+	// SIGTERM lets it flush a CPU profile; SIGKILL if it does not go.
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+		return
+	case <-time.After(5 * time.Second):
 	}
 	_ = s.cmd.Process.Kill()
 	select {
