@@ -62,7 +62,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := bench(ctx, o, os.Stdout); err != nil {
+	if err := bench(ctx, o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "echobench:", err)
 		os.Exit(1)
 	}
@@ -112,8 +112,9 @@ func parseFlags(args []string) (options, error) {
 	return o, nil
 }
 
-// bench measures every scenario on every server and prints the table.
-func bench(ctx context.Context, o options, w io.Writer) error {
+// bench measures every scenario on every server and prints the table to w,
+// and what it is doing meanwhile to progress.
+func bench(ctx context.Context, o options, w, progress io.Writer) error {
 	start := func(kind string) (target, error) {
 		s, err := startServer(kind, "127.0.0.1:0", o.contexts)
 		if err != nil {
@@ -148,7 +149,7 @@ func bench(ctx context.Context, o options, w io.Writer) error {
 		}
 		infos = append(infos, fmt.Sprintf("%-5s %s", kind+":", t.Info()))
 		for _, sc := range o.scenarios {
-			fmt.Fprintf(os.Stderr, "echobench: %s server, %s (depth %d)...\n", kind, sc.name, sc.depth)
+			fmt.Fprintf(progress, "echobench: %s server, %s (depth %d)...\n", kind, sc.name, sc.depth)
 			r, err := measure(ctx, o, sc, kind, t)
 			if err != nil {
 				t.Close()
