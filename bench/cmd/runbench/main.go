@@ -10,6 +10,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -65,6 +66,7 @@ type row struct {
 	RSSAfterGC     int64   `json:"rss_after_gc,omitempty"`
 	BytesPerConnGC float64 `json:"rss_bytes_per_conn_after_gc,omitempty"`
 
+	Runs       int     `json:"runs,omitempty"`        // runs this is the median of
 	ServerCPUs string  `json:"server_cpus,omitempty"` // Cpus_allowed_list seen on the server's threads
 	OtherLoad  float64 `json:"other_load,omitempty"`  // CPUs used by other processes during the window
 }
@@ -82,6 +84,7 @@ type config struct {
 	out        string
 	readme     string
 	profile    string
+	runs       int
 	quick      bool
 	serverBin  string
 	tags       string
@@ -90,7 +93,9 @@ type config struct {
 	singleCore bool // fewer than 2 CPUs: no pinning
 }
 
-func main() {
+func main() { os.Exit(run()) }
+
+func run() int {
 	impls := flag.String("impls", strings.Join(allImpls, ","), "implementations to run")
 	scens := flag.String("scenarios", "pingpong,pipelined,bulk,idle,multicore", "scenarios to run")
 	duration := flag.Duration("duration", 3*time.Second, "measured time per load run")
@@ -101,9 +106,10 @@ func main() {
 	serverBin := flag.String("server", "", "prebuilt echoserver binary (default: go build it)")
 	tags := flag.String("tags", "", "build tags for echoserver (noasio builds the peers alone)")
 	profile := flag.String("profile", "", "write each server's CPU profile (and heap profile for idle) into this directory")
+	runs := flag.Int("runs", 1, "runs of each scenario per server, interleaved; the median run is reported")
 	flag.Parse()
 
-	cfg := config{duration: *duration, warmup: *warmup, out: *out, readme: *readme, profile: *profile, quick: *quick, serverBin: *serverBin, tags: *tags}
+	cfg := config{duration: *duration, warmup: *warmup, out: *out, readme: *readme, profile: *profile, runs: max(1, *runs), quick: *quick, serverBin: *serverBin, tags: *tags}
 	if cfg.quick {
 		*impls, *scens = "asio", "pingpong"
 		cfg.duration, cfg.warmup = time.Second, 200*time.Millisecond
@@ -155,8 +161,8 @@ func main() {
 		}
 		defer os.RemoveAll(dir)
 		if bin, err = buildServer(dir, cfg.tags, slices.Contains(cfg.impls, "asio")); err != nil {
-			os.RemoveAll(dir)
-			fatalf("%v", err)
+			fmt.Fprintln(os.Stderr, "runbench:", err)
+			return 2
 		}
 	}
 
@@ -165,14 +171,26 @@ func main() {
 	failed := false
 	for _, sc := range cfg.scenarios {
 		res := scenarioResult{Scenario: sc}
-		for _, impl := range cfg.impls {
-			fmt.Fprintf(os.Stderr, "runbench: %-9s %-8s ", sc.Name, impl)
-			r := runOne(bin, impl, sc, cfg)
+		all := make([][]row, len(cfg.impls))
+		for round := range cfg.runs {
+			for i, impl := range cfg.impls {
+				fmt.Fprintf(os.Stderr, "runbench: %-9s %-8s ", sc.Name, impl)
+				if cfg.runs > 1 {
+					fmt.Fprintf(os.Stderr, "run %d/%d ", round+1, cfg.runs)
+				}
+				r := runOne(bin, impl, sc, cfg)
+				if r.Err != "" {
+					fmt.Fprintf(os.Stderr, "ERROR %s\n", r.Err)
+				} else {
+					fmt.Fprintln(os.Stderr, r.summary(sc))
+				}
+				all[i] = append(all[i], r)
+			}
+		}
+		for _, rs := range all {
+			r := median(rs, sc)
 			if r.Err != "" {
 				failed = true
-				fmt.Fprintf(os.Stderr, "ERROR %s\n", r.Err)
-			} else {
-				fmt.Fprintln(os.Stderr, r.summary(sc))
 			}
 			res.Rows = append(res.Rows, r)
 		}
@@ -182,20 +200,41 @@ func main() {
 	if cfg.quick {
 		fmt.Print(markdown(results, cfg, started, mdStyle{level: 1, title: true}))
 		if failed {
-			os.Exit(1)
+			return 1
 		}
-		return
+		return 0
 	}
 	if len(cfg.impls) < len(allImpls) || len(cfg.scenarios) < len(allScenarios) {
 		cfg.readme = "" // the README shows full runs only
 	}
 	if err := writeResults(results, cfg, started); err != nil {
-		fatalf("writing results: %v", err)
+		fmt.Fprintln(os.Stderr, "runbench: writing results:", err)
+		return 2
 	}
 	fmt.Fprintf(os.Stderr, "runbench: wrote %s/results.md\n", cfg.out)
 	if failed {
-		os.Exit(1)
+		return 1
 	}
+	return 0
+}
+
+// median picks the run with the median key figure (server CPU per message,
+// or RSS per connection for idle); any failed run makes the result failed.
+func median(rs []row, sc scenario) row {
+	for _, r := range rs {
+		if r.Err != "" {
+			return r
+		}
+	}
+	key := func(r row) float64 { return r.CPUPerMsg }
+	if sc.Idle {
+		key = func(r row) float64 { return r.BytesPerConn }
+	}
+	sorted := slices.Clone(rs)
+	slices.SortFunc(sorted, func(a, b row) int { return cmp.Compare(key(a), key(b)) })
+	m := sorted[(len(sorted)-1)/2]
+	m.Runs = len(rs)
+	return m
 }
 
 // runOne starts the server for one implementation, runs the scenario
@@ -238,6 +277,15 @@ func runOne(bin, impl string, sc scenario, cfg config) row {
 	}
 	if err == nil {
 		err = srv.alive()
+	} else {
+		// Say whether the server died under the load.
+		select {
+		case <-srv.exited:
+		case <-time.After(200 * time.Millisecond):
+		}
+		if aerr := srv.alive(); aerr != nil {
+			err = fmt.Errorf("%w (%v)", err, aerr)
+		}
 	}
 	if err != nil {
 		r.Err = err.Error()
