@@ -21,6 +21,8 @@ const (
 	opConnect                 // completion of a non-blocking connect
 	opWait                    // readiness only (AsyncWait)
 	opTimer                   // a Timer wait
+	opSendBatch               // sendmmsg of o.batch (UDPSocket.AsyncSendBatch)
+	opRecvBatch               // recvmmsg into o.batch (UDPSocket.AsyncReceiveBatch)
 )
 
 // The directions (queues) of a descriptor.
@@ -65,6 +67,8 @@ type op struct {
 	when int64  // timer expiry, ns on the context's clock
 	hidx int    // index in the timer heap, -1 when not in it
 	tm   *Timer // the timer of a timer wait
+
+	batch []Message // the caller's messages of a batched datagram op
 }
 
 const (
@@ -118,6 +122,7 @@ func (o *op) release() {
 	o.c, o.d, o.ex, o.imm, o.aex = nil, nil, nil, nil, nil
 	o.hN, o.hE, o.hA, o.hF = nil, nil, nil, nil
 	o.sig, o.stop, o.tm = nil, nil, nil
+	o.batch = nil
 	o.when, o.hidx = 0, -1
 	opPool.Put(o)
 }

@@ -22,11 +22,15 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 		if err == nil && o.n == 0 && o.kind == opRead {
 			err = io.EOF
 		}
-	case opWrite, opSendDgram:
+	case opWrite:
 		o.n, err = o.send(d.fd)
-		if err == nil && o.kind == opWrite && o.n < o.size() {
+		if err == nil && o.n < o.size() {
 			d.wFull = true
 		}
+	case opSendDgram: // one datagram, even of empty or too many buffers
+		o.n, err = sys.SendTo(d.fd, o.buf, o.bufsOrNil(), nil, o.flags)
+	case opSendBatch, opRecvBatch:
+		return o.performBatch(d)
 	case opRecvFrom:
 		var from sys.Sockaddr
 		var trunc bool

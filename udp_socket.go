@@ -1,0 +1,299 @@
+package asio
+
+import (
+	"net/netip"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// UDPSocket is a datagram socket. Its asynchronous operations follow the
+// five rules of the package; ops of one direction are performed and
+// completed in the order they were initiated. Every method is safe from any
+// goroutine.
+//
+// A datagram is sent whole or not at all (syscall.EMSGSIZE for one too
+// large), a buffer sequence of several slices is one datagram, and an empty
+// sequence is a real zero-length datagram. A received datagram larger than
+// the buffers is truncated: the operation completes with n = the bytes
+// delivered and an error for which errors.Is(err, ErrMessageTooLong) holds.
+type UDPSocket struct {
+	d  fdState
+	ex Executor
+}
+
+// NewUDPSocket returns a socket, not yet open, whose handlers run on ex.
+// Open, Bind and Connect open it.
+func NewUDPSocket(ex Executor) *UDPSocket {
+	s := &UDPSocket{ex: ex}
+	s.d.init(ex.Context())
+	s.d.dgram = true
+	return s
+}
+
+// Executor returns the executor the socket's handlers run on by default.
+func (s *UDPSocket) Executor() Executor { return s.ex }
+
+// IsOpen reports whether the socket has a descriptor.
+func (s *UDPSocket) IsOpen() bool { return s.d.isOpen() }
+
+// Open opens the socket for the given family (IPv4 or IPv6) without binding
+// or connecting it; an open socket gives syscall.EISCONN.
+func (s *UDPSocket) Open(family AddressFamily) error {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	if s.d.fd >= 0 {
+		return syscall.EISCONN
+	}
+	return s.d.openLocked(familyOf(family), unix.SOCK_DGRAM)
+}
+
+// openForLocked opens the socket for ep's family unless it is open (d.mu
+// held).
+func (s *UDPSocket) openForLocked(ep netip.AddrPort) error {
+	if !ep.IsValid() {
+		return syscall.EINVAL
+	}
+	if s.d.fd >= 0 {
+		return nil
+	}
+	return s.d.openLocked(sysFamily(ep), unix.SOCK_DGRAM)
+}
+
+// Bind binds the socket to a local endpoint, opening it first for ep's
+// family if it is not open.
+func (s *UDPSocket) Bind(ep netip.AddrPort) error {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	if err := s.openForLocked(ep); err != nil {
+		return err
+	}
+	return s.d.bindLocked(ep)
+}
+
+// Connect sets the socket's default peer: Send and Receive then talk to ep
+// only. It opens the socket first for ep's family if it is not open. A UDP
+// connect exchanges no packet, so it never blocks.
+func (s *UDPSocket) Connect(ep netip.AddrPort) error {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	if err := s.openForLocked(ep); err != nil {
+		return err
+	}
+	return s.d.connectStart(ep)
+}
+
+// AsyncConnect is Connect with its result passed to h, which runs on the
+// handler's executor as for every other operation.
+func (s *UDPSocket) AsyncConnect(ep netip.AddrPort, h func(err error), opts ...OpOption) {
+	if h == nil {
+		panic("asio: nil handler")
+	}
+	c := s.d.c
+	o, _ := newOp(opConnect, c, s.ex, opts)
+	o.hE = h
+	c.workStarted()
+	o.err = s.Connect(ep)
+	o.completeNow()
+}
+
+// AsyncSend sends b as one datagram to the connected peer and passes its
+// size to h. On a socket that is not connected it completes with
+// syscall.EDESTADDRREQ. It supports terminal, partial and total
+// cancellation.
+func (s *UDPSocket) AsyncSend(b Buffers, flags MessageFlags, h func(n int, err error), opts ...OpOption) {
+	s.async(opSendDgram, dirWrite, b, flags, h, opts)
+}
+
+// AsyncSendTo sends b as one datagram to to and passes its size to h. An
+// IPv4 address given to an IPv6 socket is sent IPv4-mapped. It supports
+// terminal, partial and total cancellation.
+func (s *UDPSocket) AsyncSendTo(b Buffers, to netip.AddrPort, flags MessageFlags, h func(n int, err error), opts ...OpOption) {
+	if h == nil {
+		panic("asio: nil handler")
+	}
+	c := s.d.c
+	o, cfg := newOp(opSendTo, c, s.ex, opts)
+	o.hN = h
+	o.flags = int(flags)
+	o.addr = to
+	o.setBuffers(b)
+	c.workStarted()
+	c.be.start(&s.d, o, dirWrite, cfg)
+}
+
+// AsyncReceive receives one datagram into b and passes its size to h; a
+// zero-length datagram gives (0, nil). It supports terminal, partial and
+// total cancellation.
+func (s *UDPSocket) AsyncReceive(b Buffers, flags MessageFlags, h func(n int, err error), opts ...OpOption) {
+	// opRecvFrom rather than a plain recv: recvmsg reports MSG_TRUNC.
+	s.async(opRecvFrom, dirRead, b, flags, h, opts)
+}
+
+// AsyncReceiveFrom receives one datagram into b and passes h its size and
+// its sender, IPv4-mapped addresses unmapped. It supports terminal, partial
+// and total cancellation.
+func (s *UDPSocket) AsyncReceiveFrom(b Buffers, flags MessageFlags, h func(n int, from netip.AddrPort, err error), opts ...OpOption) {
+	if h == nil {
+		panic("asio: nil handler")
+	}
+	c := s.d.c
+	o, cfg := newOp(opRecvFrom, c, s.ex, opts)
+	o.hF = h
+	o.flags = int(flags)
+	o.setBuffers(b)
+	c.workStarted()
+	c.be.start(&s.d, o, dirRead, cfg)
+}
+
+func (s *UDPSocket) async(kind opKind, dir int, b Buffers, flags MessageFlags, h func(int, error), opts []OpOption) {
+	if h == nil {
+		panic("asio: nil handler")
+	}
+	c := s.d.c
+	o, cfg := newOp(kind, c, s.ex, opts)
+	o.hN = h
+	o.flags = int(flags)
+	o.setBuffers(b)
+	c.workStarted()
+	c.be.start(&s.d, o, dir, cfg)
+}
+
+// Send sends b as one datagram to the connected peer, blocking until the
+// socket takes it; it needs no Run.
+func (s *UDPSocket) Send(b Buffers, flags MessageFlags) (int, error) {
+	o := op{kind: opSendDgram, flags: int(flags), bufs: b}
+	err := s.d.performBlocking(&o, pollOut)
+	return o.n, err
+}
+
+// SendTo sends b as one datagram to to, blocking until the socket takes it.
+func (s *UDPSocket) SendTo(b Buffers, to netip.AddrPort, flags MessageFlags) (int, error) {
+	o := op{kind: opSendTo, flags: int(flags), bufs: b, addr: to}
+	err := s.d.performBlocking(&o, pollOut)
+	return o.n, err
+}
+
+// Receive receives one datagram into b, blocking until one arrives.
+func (s *UDPSocket) Receive(b Buffers, flags MessageFlags) (int, error) {
+	n, _, err := s.ReceiveFrom(b, flags)
+	return n, err
+}
+
+// ReceiveFrom receives one datagram into b and returns its sender, blocking
+// until one arrives.
+func (s *UDPSocket) ReceiveFrom(b Buffers, flags MessageFlags) (int, netip.AddrPort, error) {
+	o := op{kind: opRecvFrom, flags: int(flags), bufs: b}
+	err := s.d.performBlocking(&o, pollIn)
+	return o.n, o.addr, err
+}
+
+// Cancel completes every pending operation with ErrOperationAborted. An
+// operation whose syscall already ran keeps its result.
+func (s *UDPSocket) Cancel() error { return s.d.cancel() }
+
+// Close cancels like Cancel, then closes the descriptor. The socket may be
+// opened again.
+func (s *UDPSocket) Close() error { return s.d.close() }
+
+// LocalEndpoint returns the socket's local address.
+func (s *UDPSocket) LocalEndpoint() (netip.AddrPort, error) { return s.d.localEndpoint() }
+
+// RemoteEndpoint returns the connected peer's address; syscall.ENOTCONN if
+// the socket is not connected.
+func (s *UDPSocket) RemoteEndpoint() (netip.AddrPort, error) { return s.d.remoteEndpoint() }
+
+// SetBroadcast sets SO_BROADCAST, needed to send to a broadcast address.
+func (s *UDPSocket) SetBroadcast(on bool) error {
+	return s.d.setInt(unix.SOL_SOCKET, unix.SO_BROADCAST, boolInt(on))
+}
+
+// SetReuseAddress sets SO_REUSEADDR (before Bind).
+func (s *UDPSocket) SetReuseAddress(on bool) error {
+	return s.d.setInt(unix.SOL_SOCKET, unix.SO_REUSEADDR, boolInt(on))
+}
+
+// SetReusePort sets SO_REUSEPORT (before Bind): several sockets bound to
+// one endpoint, the kernel spreading the datagrams among them.
+func (s *UDPSocket) SetReusePort(on bool) error {
+	return s.d.setInt(unix.SOL_SOCKET, unix.SO_REUSEPORT, boolInt(on))
+}
+
+// SetSendBufferSize sets SO_SNDBUF.
+func (s *UDPSocket) SetSendBufferSize(n int) error {
+	return s.d.setInt(unix.SOL_SOCKET, unix.SO_SNDBUF, n)
+}
+
+// SetReceiveBufferSize sets SO_RCVBUF.
+func (s *UDPSocket) SetReceiveBufferSize(n int) error {
+	return s.d.setInt(unix.SOL_SOCKET, unix.SO_RCVBUF, n)
+}
+
+// SetV6Only sets IPV6_V6ONLY on an IPv6 socket (before Bind); off, the
+// socket also sends to and receives from IPv4 peers.
+func (s *UDPSocket) SetV6Only(on bool) error {
+	return s.d.setInt(unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolInt(on))
+}
+
+// JoinGroup joins the multicast group on the interface with index ifindex
+// (0: the one the kernel picks). An IPv4 group uses IP_ADD_MEMBERSHIP,
+// which an IPv6 socket accepts too, an IPv6 group IPV6_JOIN_GROUP.
+func (s *UDPSocket) JoinGroup(group netip.Addr, ifindex int) error {
+	return s.membership(group, ifindex, unix.IP_ADD_MEMBERSHIP, unix.IPV6_JOIN_GROUP)
+}
+
+// LeaveGroup leaves a group joined with JoinGroup.
+func (s *UDPSocket) LeaveGroup(group netip.Addr, ifindex int) error {
+	return s.membership(group, ifindex, unix.IP_DROP_MEMBERSHIP, unix.IPV6_LEAVE_GROUP)
+}
+
+func (s *UDPSocket) membership(group netip.Addr, ifindex, opt4, opt6 int) error {
+	if !group.IsMulticast() && !group.Unmap().IsMulticast() {
+		return syscall.EINVAL
+	}
+	return s.d.withFD(func(fd int) error {
+		if g := group.Unmap(); g.Is4() {
+			mreq := unix.IPMreqn{Multiaddr: g.As4(), Ifindex: int32(ifindex)}
+			return unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, opt4, &mreq)
+		}
+		mreq := unix.IPv6Mreq{Multiaddr: group.As16(), Interface: uint32(ifindex)}
+		return unix.SetsockoptIPv6Mreq(fd, unix.IPPROTO_IPV6, opt6, &mreq)
+	})
+}
+
+// SetMulticastLoopback sets whether multicast datagrams the socket sends
+// are looped back to the host's own members (IP_MULTICAST_LOOP, or
+// IPV6_MULTICAST_LOOP on an IPv6 socket).
+func (s *UDPSocket) SetMulticastLoopback(on bool) error {
+	return s.setFamilyInt(unix.IP_MULTICAST_LOOP, unix.IPV6_MULTICAST_LOOP, boolInt(on))
+}
+
+// SetMulticastHops sets the hop limit of multicast datagrams the socket
+// sends: the TTL (IP_MULTICAST_TTL) on an IPv4 socket, IPV6_MULTICAST_HOPS
+// on an IPv6 one.
+func (s *UDPSocket) SetMulticastHops(n int) error {
+	return s.setFamilyInt(unix.IP_MULTICAST_TTL, unix.IPV6_MULTICAST_HOPS, n)
+}
+
+// SetMulticastInterface selects the interface, by index, that multicast
+// datagrams leave from (IP_MULTICAST_IF, IPV6_MULTICAST_IF).
+func (s *UDPSocket) SetMulticastInterface(ifindex int) error {
+	return s.d.withFD(func(fd int) error {
+		if s.d.family() == unix.AF_INET6 {
+			return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, ifindex)
+		}
+		mreq := unix.IPMreqn{Ifindex: int32(ifindex)}
+		return unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &mreq)
+	})
+}
+
+// setFamilyInt sets the IPPROTO_IP option opt4 on an IPv4 socket, the
+// IPPROTO_IPV6 option opt6 on an IPv6 one.
+func (s *UDPSocket) setFamilyInt(opt4, opt6, v int) error {
+	return s.d.withFD(func(fd int) error {
+		if s.d.family() == unix.AF_INET6 {
+			return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, opt6, v)
+		}
+		return unix.SetsockoptInt(fd, unix.IPPROTO_IP, opt4, v)
+	})
+}
