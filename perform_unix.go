@@ -19,8 +19,12 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 	switch o.kind {
 	case opRead, opRecvDgram:
 		o.n, err = o.recv(d.fd)
-		if err == nil && o.n == 0 && o.kind == opRead {
-			err = io.EOF
+		if err == nil && o.kind == opRead {
+			if o.n == 0 {
+				err = io.EOF
+			} else if o.n < o.size() && o.flags&unix.MSG_PEEK == 0 {
+				d.rEmpty = true
+			}
 		}
 	case opWrite:
 		o.n, err = o.send(d.fd)
@@ -77,10 +81,25 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 		}
 	}
 	if err == syscall.EAGAIN {
+		if o.kind != opWait && o.kind != opConnect {
+			d.markEmpty(o)
+		}
 		return false
 	}
 	o.err = err
 	return true
+}
+
+// markEmpty records that o's direction has no readiness left.
+func (d *fdState) markEmpty(o *op) {
+	switch o.kind {
+	case opRead, opRecvDgram, opRecvFrom, opAccept:
+		if o.flags&unix.MSG_OOB == 0 {
+			d.rEmpty = true
+		}
+	case opWrite, opSendDgram, opSendTo:
+		d.wFull = true
+	}
 }
 
 // recv reads into o's buffers: read(2) for one, recvmsg for several.

@@ -17,14 +17,15 @@ import (
 // the order they were initiated. Both happen under mu, so an edge is never
 // lost between a failed attempt and the queueing of the op.
 type fdState struct {
-	mu    sync.Mutex
-	fd    int        // -1 when not open
-	c     *IOContext // the context whose backend knows fd
-	token uint64     // the backend's handle for fd (slot and generation)
-	q     [3]opList  // waiting ops: dirRead, dirWrite, dirExcept
-	wFull bool       // a short write consumed the write edge: queue without trying
-	fam   int        // AF_INET or AF_INET6 while open
-	dgram bool       // datagram socket: empty ops are real, 0 bytes is no EOF
+	mu     sync.Mutex
+	fd     int        // -1 when not open
+	c      *IOContext // the context whose backend knows fd
+	token  uint64     // the backend's handle for fd (slot and generation)
+	q      [3]opList  // waiting ops: dirRead, dirWrite, dirExcept
+	wFull  bool       // a short write consumed the write edge: queue without trying
+	rEmpty bool       // a read saw EAGAIN or came up short: queue without trying
+	fam    int        // AF_INET or AF_INET6 while open
+	dgram  bool       // datagram socket: empty ops are real, 0 bytes is no EOF
 }
 
 func (d *fdState) family() int { return d.fam }
@@ -54,7 +55,7 @@ func (d *fdState) startLocked(o *op, dir int, cfg *opConfig) {
 		o.err = ErrOperationAborted
 	default:
 		q := &d.q[dir]
-		if !q.empty() || (dir == dirWrite && d.wFull) || !o.perform(d, false) {
+		if !q.empty() || d.exhausted(dir) || !o.perform(d, false) {
 			o.d = d
 			o.state = opQueued
 			o.watch(cfg, d)
@@ -65,6 +66,23 @@ func (d *fdState) startLocked(o *op, dir int, cfg *opConfig) {
 	}
 	d.mu.Unlock()
 	o.completeNow()
+}
+
+// exhausted reports whether the last syscall of direction dir consumed the
+// readiness edge, so that trying another now would only return EAGAIN. It
+// is safe to skip the attempt: the syscall and this flag were set under mu,
+// and any readiness after that syscall brings an event that clears the flag
+// (under mu) and performs the queued op. This is Asio's try_speculative_
+// flag with reset_edge_on_partial_read; in a ping-pong it saves the read(2)
+// that would fail after every reply.
+func (d *fdState) exhausted(dir int) bool {
+	switch dir {
+	case dirRead:
+		return d.rEmpty
+	case dirWrite:
+		return d.wFull
+	}
+	return false
 }
 
 // isNoop reports whether o is a zero-size op on a stream, which completes at
@@ -107,6 +125,7 @@ func (d *fdState) ready(token uint64, ev int, out *opList) {
 		d.performQueue(dirWrite, out)
 	}
 	if ev&readyRead != 0 {
+		d.rEmpty = false
 		d.performQueue(dirRead, out)
 	}
 	d.mu.Unlock()
@@ -121,8 +140,8 @@ func (d *fdState) performQueue(dir int, out *opList) {
 		q.pop()
 		o.state = opIdle
 		out.push(o)
-		if dir == dirWrite && d.wFull {
-			return // a short write: the edge is consumed
+		if d.exhausted(dir) {
+			return // a short transfer: the edge is consumed
 		}
 	}
 }
