@@ -24,6 +24,7 @@ type IOContext struct {
 	woken   bool          // be.wake sent since the poll began
 	pollEnd int64         // when the poll in progress times out (ns since base)
 	idle    int           // goroutines waiting on cond
+	ahead   int           // handlers to run before the backend is polled again
 	runners []*runner     // the Run calls in progress
 	closed  atomic.Bool   // Close called
 	done    sync.Cond     // signalled when a Run call returns
@@ -172,7 +173,14 @@ func (c *IOContext) runOne(r *runner, block bool, deadline int64) bool {
 			c.mu.Unlock()
 			return false
 		}
+		if c.ahead <= 0 && c.q.len() > 0 && !c.polling && !c.closed.Load() {
+			// Handlers keep coming: poll without waiting, so that I/O and
+			// timers are not starved (Asio's reactor task in the queue).
+			c.pollLocked(r, false, -1, -1)
+			continue
+		}
 		if t, ok := c.q.pop(); ok {
+			c.ahead--
 			if c.q.len() > 0 && c.idle > 0 {
 				c.cond.Signal()
 			}
@@ -243,6 +251,7 @@ func (c *IOContext) pollLocked(r *runner, block bool, deadline, now int64) {
 	c.polling = false
 	c.expireTimersLocked(&r.batch)
 	foreign := c.queueBatchLocked(&r.batch)
+	c.ahead = c.q.len() + pollFairness
 	if c.idle > 0 {
 		c.cond.Broadcast()
 	}
@@ -252,6 +261,11 @@ func (c *IOContext) pollLocked(r *runner, block bool, deadline, now int64) {
 		c.mu.Lock()
 	}
 }
+
+// pollFairness is how many handlers beyond those ready after a poll may run
+// before the backend is polled again (without waiting) while handlers keep
+// being queued.
+const pollFairness = 128
 
 // pollTimeoutLocked returns the poll timeout in ms (-1: none) and its end on
 // the timers' clock (maxInt64: none), from the next timer and the deadline.
