@@ -60,8 +60,9 @@ type op struct {
 	hF  func(n int, from netip.AddrPort, err error)
 	aex Executor // the executor of an accepted socket
 
-	sig  *CancellationSignal // the slot it is installed in, or nil
-	stop func() bool         // unregisters a WithContext watch
+	sig  *CancellationSignal // its cancellation slot's signal, or nil
+	wctx context.Context     // WithContext's context, or nil
+	stop func() bool         // unregisters the WithContext watch
 	seq  atomic.Uint64       // bumped at release: a cancellation key
 
 	when int64  // timer expiry, ns on the context's clock
@@ -79,21 +80,28 @@ const (
 var opPool = sync.Pool{New: func() any { return &op{hidx: -1} }}
 
 // newOp takes an op from the pool for an operation of object executor ex on
-// context c, applying the per-op options. The op counts as work on c from
-// here until its handler has run.
+// context c, with the per-op options applied to it (no allocation: they go
+// into the op's own fields). The op counts as work on c from the caller's
+// workStarted until its handler has run. The *opConfig result is always nil
+// and kept only for the callers' signature.
 func newOp(kind opKind, c *IOContext, ex Executor, opts []OpOption) (*op, *opConfig) {
 	o := opPool.Get().(*op)
 	o.kind = kind
 	o.c = c
 	o.ex = ex
-	if len(opts) > 0 {
-		cfg := &opConfig{}
-		cfg.apply(opts)
-		if cfg.ex != nil {
-			o.ex = cfg.ex
+	for _, opt := range opts {
+		switch v := opt.(type) {
+		case executorOption:
+			if v.ex != nil {
+				o.ex = v.ex
+			}
+		case immediateOption:
+			o.imm = v.ex
+		case slotOption:
+			o.sig = v.s
+		case contextOption:
+			o.wctx = v.ctx
 		}
-		o.imm = cfg.imm
-		return o, cfg
 	}
 	return o, nil
 }
@@ -121,7 +129,7 @@ func (o *op) release() {
 	o.addr = netip.AddrPort{}
 	o.c, o.d, o.ex, o.imm, o.aex = nil, nil, nil, nil, nil
 	o.hN, o.hE, o.hA, o.hF = nil, nil, nil, nil
-	o.sig, o.stop, o.tm = nil, nil, nil
+	o.sig, o.wctx, o.stop, o.tm = nil, nil, nil, nil
 	o.batch = nil
 	o.when, o.hidx = 0, -1
 	opPool.Put(o)
@@ -183,25 +191,20 @@ func (o *op) completeNow() {
 }
 
 // watch connects a queued op to its cancellation slot and context. Called
-// with the queue's lock held, just before the op is queued.
-func (o *op) watch(cfg *opConfig, cn canceller) {
-	if cfg == nil {
-		return
+// with the queue's lock held, just before the op is queued. The cfg argument
+// is unused (the options are in the op).
+func (o *op) watch(_ *opConfig, cn canceller) {
+	if o.sig != nil {
+		o.sig.install(cn, o, o.seq.Load())
 	}
-	if cfg.slot != nil {
-		o.sig = cfg.slot
-		cfg.slot.install(cn, o, o.seq.Load())
-	}
-	if cfg.ctx != nil && cfg.ctx.Done() != nil {
+	if o.wctx != nil && o.wctx.Done() != nil {
 		seq := o.seq.Load()
-		o.stop = context.AfterFunc(cfg.ctx, func() { cn.cancelOp(o, seq, CancelTerminal) })
+		o.stop = context.AfterFunc(o.wctx, func() { cn.cancelOp(o, seq, CancelTerminal) })
 	}
 }
 
-// contextDone reports whether the op's WithContext context is already done.
-func (cfg *opConfig) contextDone() bool {
-	return cfg != nil && cfg.ctx != nil && cfg.ctx.Err() != nil
-}
+// ctxDone reports whether the op's WithContext context is already done.
+func (o *op) ctxDone() bool { return o.wctx != nil && o.wctx.Err() != nil }
 
 // opList is an intrusive FIFO of ops linked through op.next.
 type opList struct{ head, tail *op }

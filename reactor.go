@@ -49,7 +49,7 @@ func (d *fdState) startLocked(o *op, dir int, cfg *opConfig) {
 		o.err = ErrBadDescriptor
 	case o.isNoop(d):
 		// A zero-size stream op: complete at once, no syscall (as in Asio).
-	case cfg.contextDone():
+	case o.ctxDone():
 		o.err = ErrOperationAborted
 	case d.c.closed.Load():
 		o.err = ErrOperationAborted

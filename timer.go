@@ -89,7 +89,7 @@ func (t *Timer) AsyncWait(h func(err error), opts ...OpOption) {
 	o.tm = t
 	c.workStarted()
 	c.mu.Lock()
-	if cfg.contextDone() || c.closed.Load() {
+	if o.ctxDone() || c.closed.Load() {
 		c.mu.Unlock()
 		o.err = ErrOperationAborted
 		o.completeNow()
