@@ -85,3 +85,76 @@ func TestWriteReadRoundTripAllocs(t *testing.T) {
 		t.Errorf("AsyncWriteSome+AsyncReadSome round trip: %.1f allocs, want 0", allocs)
 	}
 }
+
+// composedPingPong is pingPong with the composed AsyncWrite and AsyncRead.
+type composedPingPong struct {
+	pingPong
+}
+
+func newComposedPingPong(c, s *TCPSocket, size int) *composedPingPong {
+	p := &composedPingPong{pingPong{c: c, s: s, wbuf: make([]byte, size), rbuf: make([]byte, size)}}
+	p.onWrite = p.wrote
+	p.onRead = p.read
+	return p
+}
+
+func (p *composedPingPong) start(n int) {
+	p.left = n
+	AsyncWrite(p.c, [][]byte{p.wbuf}, p.onWrite)
+}
+
+func (p *composedPingPong) wrote(n int, err error) {
+	if err != nil {
+		p.err = err
+		return
+	}
+	AsyncRead(p.s, [][]byte{p.rbuf}, p.onRead)
+}
+
+func (p *composedPingPong) read(n int, err error) {
+	if err != nil {
+		p.err = err
+		return
+	}
+	p.left--
+	if p.left > 0 {
+		AsyncWrite(p.c, [][]byte{p.wbuf}, p.onWrite)
+	}
+}
+
+// BenchmarkAsyncWriteAsyncRead is BenchmarkWriteSomeReadSome with the
+// composed operations.
+func BenchmarkAsyncWriteAsyncRead(b *testing.B) {
+	ctx := newTestContext(b)
+	c, s := connectedPair(b, ctx)
+	p := newComposedPingPong(c, s, 64)
+	p.start(100)
+	ctx.Run()
+	ctx.Restart()
+	b.ReportAllocs()
+	b.ResetTimer()
+	p.start(b.N)
+	ctx.Run()
+	if p.err != nil || p.left != 0 {
+		b.Fatal(p.err, p.left)
+	}
+}
+
+func TestComposedRoundTripAllocs(t *testing.T) {
+	ctx := newTestContext(t)
+	c, s := connectedPair(t, ctx)
+	p := newComposedPingPong(c, s, 64)
+	p.start(100)
+	ctx.Run()
+	allocs := testing.AllocsPerRun(200, func() {
+		ctx.Restart()
+		p.start(1)
+		ctx.Run()
+	})
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	if allocs > 0 {
+		t.Errorf("AsyncWrite+AsyncRead round trip: %.1f allocs, want 0", allocs)
+	}
+}
