@@ -156,6 +156,18 @@ func (t *transferOp) cancelOp(_ *op, key uint64, ct CancellationType) {
 
 // next starts a step offering at most max bytes of what is left.
 func (t *transferOp) next(max int) {
+	t.prepare(max)
+	if t.write {
+		t.ws.AsyncWriteSome(t.step, t.stepH, t.stepOpts[:t.nopts]...)
+	} else {
+		t.rs.AsyncReadSome(t.step, t.stepH, t.stepOpts[:t.nopts]...)
+	}
+}
+
+// prepare sets t.step to at most max bytes of what is left (Asio's
+// consuming_buffers::prepare): the rest of the current buffer, then whole
+// buffers, empty ones skipped.
+func (t *transferOp) prepare(max int) {
 	t.step = t.step[:0]
 	for i := t.idx; i < len(t.bufs) && max > 0; i++ {
 		b := t.bufs[i]
@@ -170,11 +182,6 @@ func (t *transferOp) next(max int) {
 		}
 		t.step = append(t.step, b)
 		max -= len(b)
-	}
-	if t.write {
-		t.ws.AsyncWriteSome(t.step, t.stepH, t.stepOpts[:t.nopts]...)
-	} else {
-		t.rs.AsyncReadSome(t.step, t.stepH, t.stepOpts[:t.nopts]...)
 	}
 }
 

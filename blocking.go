@@ -1,0 +1,81 @@
+package asio
+
+import (
+	"bytes"
+	"io"
+)
+
+// SyncWriteStream is a stream with a blocking WriteSome (TCPSocket has one).
+type SyncWriteStream interface {
+	WriteSome(b Buffers) (int, error)
+}
+
+// SyncReadStream is a stream with a blocking ReadSome (TCPSocket has one).
+type SyncReadStream interface {
+	ReadSome(b Buffers) (int, error)
+}
+
+// Write is the blocking form of AsyncWrite: it writes all of b or stops at
+// the first error, and returns the total written.
+func Write(s SyncWriteStream, b Buffers) (int, error) { return WriteCond(s, b, transferAll) }
+
+// WriteCond is the blocking form of AsyncWriteCond.
+func WriteCond(s SyncWriteStream, b Buffers, c CompletionCondition) (int, error) {
+	return transferBlocking(s.WriteSome, b, c)
+}
+
+// Read is the blocking form of AsyncRead: it fills b or stops at the first
+// error (io.EOF for an orderly close), and returns the total read.
+func Read(s SyncReadStream, b Buffers) (int, error) { return ReadCond(s, b, transferAll) }
+
+// ReadCond is the blocking form of AsyncReadCond.
+func ReadCond(s SyncReadStream, b Buffers, c CompletionCondition) (int, error) {
+	return transferBlocking(s.ReadSome, b, c)
+}
+
+// transferBlocking runs Asio's composed algorithm with a blocking *Some.
+func transferBlocking(some func(Buffers) (int, error), b Buffers, c CompletionCondition) (int, error) {
+	if c == nil {
+		c = transferAll
+	}
+	t := transferOp{bufs: append([][]byte(nil), b...)}
+	max := c(nil, 0)
+	for {
+		t.prepare(max)
+		n, err := some(t.step)
+		all := t.consume(n)
+		if (err == nil && n == 0) || all {
+			return t.total, err
+		}
+		if max = c(err, t.total); max == 0 {
+			return t.total, err
+		}
+	}
+}
+
+// ReadUntil is the blocking form of AsyncReadUntil.
+func ReadUntil(s SyncReadStream, buf *DynamicBuffer, delim []byte) (int, error) {
+	search := 0
+	for {
+		data := buf.Bytes()
+		if i := bytes.Index(data[search:], delim); i >= 0 {
+			return search + i + len(delim), nil
+		}
+		search = max(0, len(data)-len(delim)+1)
+		room := 64 << 10
+		if buf.max > 0 {
+			room = min(room, buf.max-buf.Len())
+		}
+		if room <= 0 {
+			return 0, ErrMessageTooLong
+		}
+		n, err := s.ReadSome(Buffers{buf.Prepare(room)})
+		buf.Commit(n)
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			return 0, io.ErrNoProgress
+		}
+	}
+}
