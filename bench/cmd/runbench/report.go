@@ -132,7 +132,7 @@ func markdown(results []scenarioResult, cfg config, started time.Time, st mdStyl
 					fmt.Fprintf(&b, "| %s | error: %s | | | | | |\n", r.Impl, mdEscape(r.Err))
 					continue
 				}
-				fmt.Fprintf(&b, "| %s | %d | %s | %s | %.0f B | %s | %.0f B |\n", r.Impl, r.Conns, mib(r.RSSBefore), mib(r.RSSAfter),
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %.0f B | %s | %.0f B |\n", r.Impl, thousands(float64(r.Conns)), mib(r.RSSBefore), mib(r.RSSAfter),
 					r.BytesPerConn, mib(r.RSSAfterGC), r.BytesPerConnGC)
 			}
 		} else {
@@ -148,12 +148,12 @@ func markdown(results []scenarioResult, cfg config, started time.Time, st mdStyl
 		}
 		var noisy []string
 		for _, r := range res.Rows {
-			if r.OtherLoad > 0.05 {
+			if r.OtherLoad > cfg.maxOther {
 				noisy = append(noisy, fmt.Sprintf("%s %.0f%%", r.Impl, 100*r.OtherLoad))
 			}
 		}
 		if len(noisy) > 0 {
-			fmt.Fprintf(&b, "\nOther processes used CPU during some runs (%% of one CPU): %s; those figures are disturbed.\n", strings.Join(noisy, ", "))
+			fmt.Fprintf(&b, "\nOther processes used CPU during some runs (%% of one CPU, after %d retries): %s; those figures are disturbed.\n", cfg.retries, strings.Join(noisy, ", "))
 		}
 		var parts []string
 		for _, m := range metricsFor(sc) {
