@@ -50,15 +50,9 @@ func (s *UDPSocket) AsyncReceiveBatch(msgs []Message, h func(n int, err error), 
 }
 
 func (s *UDPSocket) asyncBatch(kind opKind, dir int, msgs []Message, h func(int, error), opts []OpOption) {
-	if h == nil {
-		panic("asio: nil handler")
-	}
-	c := s.d.c
-	o, cfg := newOp(kind, c, s.ex, opts)
-	o.hN = h
-	o.batch = msgs
-	c.workStarted()
-	c.be.start(&s.d, o, dir, cfg)
+	o, cfg := s.newOp(kind, h != nil, opts)
+	o.hN, o.batch = h, msgs
+	s.start(o, cfg, dir, nil, 0)
 }
 
 // SendBatch is AsyncSendBatch's blocking form: it waits until it can send

@@ -86,13 +86,9 @@ func (s *UDPSocket) Connect(ep netip.AddrPort) error {
 // AsyncConnect is Connect with its result passed to h, which runs on the
 // handler's executor as for every other operation.
 func (s *UDPSocket) AsyncConnect(ep netip.AddrPort, h func(err error), opts ...OpOption) {
-	if h == nil {
-		panic("asio: nil handler")
-	}
-	c := s.d.c
-	o, _ := newOp(opConnect, c, s.ex, opts)
+	o, _ := s.newOp(opConnect, h != nil, opts)
 	o.hE = h
-	c.workStarted()
+	s.d.c.workStarted()
 	o.err = s.Connect(ep)
 	o.completeNow()
 }
@@ -109,17 +105,9 @@ func (s *UDPSocket) AsyncSend(b Buffers, flags MessageFlags, h func(n int, err e
 // IPv4 address given to an IPv6 socket is sent IPv4-mapped. It supports
 // terminal, partial and total cancellation.
 func (s *UDPSocket) AsyncSendTo(b Buffers, to netip.AddrPort, flags MessageFlags, h func(n int, err error), opts ...OpOption) {
-	if h == nil {
-		panic("asio: nil handler")
-	}
-	c := s.d.c
-	o, cfg := newOp(opSendTo, c, s.ex, opts)
-	o.hN = h
-	o.flags = int(flags)
-	o.addr = to
-	o.setBuffers(b)
-	c.workStarted()
-	c.be.start(&s.d, o, dirWrite, cfg)
+	o, cfg := s.newOp(opSendTo, h != nil, opts)
+	o.hN, o.addr = h, to
+	s.start(o, cfg, dirWrite, b, flags)
 }
 
 // AsyncReceive receives one datagram into b and passes its size to h; a
@@ -134,29 +122,34 @@ func (s *UDPSocket) AsyncReceive(b Buffers, flags MessageFlags, h func(n int, er
 // its sender, IPv4-mapped addresses unmapped. It supports terminal, partial
 // and total cancellation.
 func (s *UDPSocket) AsyncReceiveFrom(b Buffers, flags MessageFlags, h func(n int, from netip.AddrPort, err error), opts ...OpOption) {
-	if h == nil {
-		panic("asio: nil handler")
-	}
-	c := s.d.c
-	o, cfg := newOp(opRecvFrom, c, s.ex, opts)
+	o, cfg := s.newOp(opRecvFrom, h != nil, opts)
 	o.hF = h
-	o.flags = int(flags)
-	o.setBuffers(b)
-	c.workStarted()
-	c.be.start(&s.d, o, dirRead, cfg)
+	s.start(o, cfg, dirRead, b, flags)
 }
 
 func (s *UDPSocket) async(kind opKind, dir int, b Buffers, flags MessageFlags, h func(int, error), opts []OpOption) {
-	if h == nil {
-		panic("asio: nil handler")
-	}
-	c := s.d.c
-	o, cfg := newOp(kind, c, s.ex, opts)
+	o, cfg := s.newOp(kind, h != nil, opts)
 	o.hN = h
+	s.start(o, cfg, dir, b, flags)
+}
+
+// start counts o as work and hands it, with its buffers and flags, to the
+// backend on direction dir.
+func (s *UDPSocket) start(o *op, cfg *opConfig, dir int, b Buffers, flags MessageFlags) {
 	o.flags = int(flags)
 	o.setBuffers(b)
+	c := s.d.c
 	c.workStarted()
 	c.be.start(&s.d, o, dir, cfg)
+}
+
+// newOp takes an op for one of s's initiations; a nil handler panics, as
+// on every I/O object of the package.
+func (s *UDPSocket) newOp(kind opKind, hasHandler bool, opts []OpOption) (*op, *opConfig) {
+	if !hasHandler {
+		panic("asio: nil handler")
+	}
+	return newOp(kind, s.d.c, s.ex, opts)
 }
 
 // Send sends b as one datagram to the connected peer, blocking until the
