@@ -1,11 +1,18 @@
 package asio
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand"
+	"net"
 	"net/netip"
+	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -855,4 +862,194 @@ func raceEnabledTS() bool {
 		}
 	}
 	return false
+}
+
+// tsIdlePeerEnv makes the test binary the peer process of
+// BenchmarkTCPStreamIdle10k (see TestTCPStreamIdlePeerProcess).
+const tsIdlePeerEnv = "ASIO_TCPSTREAM_IDLE_PEER"
+
+// TestTCPStreamIdlePeerProcess is not a test: BenchmarkTCPStreamIdle10k
+// runs the test binary with tsIdlePeerEnv set to hold the peer ends of its
+// connections in another process, since one process may not have
+// descriptors enough for both ends of 10,000 connections, and so that
+// getrusage counts the streams' process only. It prints its address,
+// accepts until its stdin is closed, then exits.
+func TestTCPStreamIdlePeerProcess(t *testing.T) {
+	if os.Getenv(tsIdlePeerEnv) != "1" {
+		t.Skip("helper process of BenchmarkTCPStreamIdle10k")
+	}
+	tsRaiseFileLimit()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println(ln.Addr())
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
+}
+
+func tsRaiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+func tsCPUTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkTCPStreamIdle10k measures what 10,000 idle streams cost, each
+// connected and with a timed AsyncReadSome pending (deadline an hour away):
+// the process's CPU time (getrusage) over 5 s of idling, the loop's
+// wake-ups meanwhile, and the heap per stream. It runs once whatever b.N.
+//
+//	go test -run '^$' -bench TCPStreamIdle10k -benchtime 1x .
+func BenchmarkTCPStreamIdle10k(b *testing.B) {
+	const streams = 10000
+	const idle = 5 * time.Second
+	tsRaiseFileLimit()
+	peer := exec.Command(os.Args[0], "-test.run=^TestTCPStreamIdlePeerProcess$")
+	peer.Env = append(os.Environ(), tsIdlePeerEnv+"=1")
+	peer.Stderr = os.Stderr
+	stdin, err := peer.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := peer.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := peer.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer peer.Wait()
+	defer stdin.Close()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	ep, err := netip.ParseAddrPort(strings.TrimSpace(line))
+	if err != nil {
+		b.Fatalf("peer said %q", line)
+	}
+
+	ctx := tsContext(b)
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	all := make([]*TCPStream, streams)
+	var aborted atomic.Int64
+	h := func(n int, err error) {
+		if err == ErrOperationAborted {
+			aborted.Add(1)
+		}
+	}
+	for i := range all {
+		s := NewTCPStream(ctx.Executor())
+		if err := s.Socket().Connect(ep); err != nil {
+			b.Fatalf("connect %d: %v", i, err)
+		}
+		s.ExpiresAfter(time.Hour)
+		s.AsyncReadSome(Buffers{make([]byte, 16)}, h)
+		all[i] = s
+	}
+	ran := make(chan struct{})
+	go func() { ctx.Run(); close(ran) }()
+	runtime.GC()
+	runtime.ReadMemStats(&ms1)
+
+	b.ResetTimer()
+	polls0, cpu0 := ctx.stats.polls.Load(), tsCPUTime()
+	time.Sleep(idle) // the measurement itself: nothing to synchronise
+	cpu, polls := tsCPUTime()-cpu0, ctx.stats.polls.Load()-polls0
+	b.StopTimer()
+
+	for _, s := range all {
+		s.Close()
+	}
+	<-ran
+	if aborted.Load() != streams {
+		b.Errorf("%d of %d reads completed with ErrOperationAborted at Close", aborted.Load(), streams)
+	}
+	b.ReportMetric(float64(cpu)/float64(time.Millisecond), "cpu-ms/5s")
+	b.ReportMetric(float64(polls), "wakeups/5s")
+	b.ReportMetric(float64(ms1.HeapAlloc-ms0.HeapAlloc)/streams, "heap-B/stream")
+}
+
+// tsInline is an immediate executor that runs what it is given at once.
+type tsInline struct{ Executor }
+
+func (e tsInline) Dispatch(f func()) { f() }
+
+// With a bound immediate executor whose Dispatch runs inline, an immediate
+// completion runs inside the initiating function (the caller accepted the
+// recursion), and the stream does not deadlock on itself.
+func TestTCPStreamBindImmediateExecutor(t *testing.T) {
+	ctx := tsContext(t)
+	s, peer := tsPair(t, ctx)
+	imm := BindImmediateExecutor(tsInline{ctx.Executor()})
+	cases := []struct {
+		name  string
+		start func(h func(int, error))
+		want  error
+	}{
+		{"speculative write", func(h func(int, error)) { s.AsyncWriteSome(Buffers{[]byte("x")}, h, imm) }, nil},
+		{"speculative read", func(h func(int, error)) {
+			peer.WriteSome(Buffers{[]byte("y")})
+			for !tsReadable(s.Socket()) { // so that the read succeeds in the call
+				runtime.Gosched()
+			}
+			s.AsyncReadSome(Buffers{make([]byte, 4)}, h, imm)
+		}, nil},
+		{"zero-size", func(h func(int, error)) { s.AsyncReadSome(nil, h, imm) }, nil},
+		{"in progress", func(h func(int, error)) {
+			s.AsyncReadSome(Buffers{make([]byte, 4)}, func(int, error) {})
+			s.AsyncReadSome(Buffers{make([]byte, 4)}, h, imm)
+			s.Cancel()
+		}, ErrOperationInProgress},
+		{"past the deadline", func(h func(int, error)) {
+			s.ExpiresAfter(-1)
+			s.AsyncWriteSome(Buffers{[]byte("x")}, h, imm)
+		}, ErrTimeout},
+	}
+	for _, c := range cases {
+		s.ExpiresAfter(time.Hour)
+		returned := false
+		var r tsCall
+		c.start(func(n int, err error) {
+			if returned {
+				t.Errorf("%s: completed after the call returned", c.name)
+			}
+			r.h(n, err)
+		})
+		returned = true
+		tsRun(t, ctx)
+		r.check(t, c.name, -1, c.want)
+	}
+}
+
+// tsReadable reports whether s has bytes to read now.
+func tsReadable(s *TCPSocket) bool {
+	var r bool
+	s.d.withFD(func(fd int) error {
+		n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+		r = n > 0
+		return nil
+	})
+	return r
 }
