@@ -64,8 +64,8 @@ func main() {
 		if name == "" {
 			name = ep.String()
 		}
-		fmt.Printf("%-8s %10.0f packets/s  (%d echoes of %d bytes in %v; %d flows x %d in flight; %d windows lost)\n",
-			name, l.rate, l.counted, *size, l.elapsed.Round(time.Millisecond), *flows, l.window, l.reprimed)
+		fmt.Printf("%-8s %10.0f packets/s  (%d echoes of %d bytes in %v; %d flows x %d in flight; %d windows lost; %d echoes in all)\n",
+			name, l.rate, l.counted, *size, l.elapsed.Round(time.Millisecond), *flows, l.window, l.reprimed, l.echoes)
 		return
 	}
 	if err := serve(ep, *mode, max(*batch, 1)); err != nil {
