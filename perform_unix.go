@@ -93,11 +93,11 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 // markEmpty records that o's direction has no readiness left.
 func (d *fdState) markEmpty(o *op) {
 	switch o.kind {
-	case opRead, opRecvDgram, opRecvFrom, opAccept:
+	case opRead, opRecvDgram, opRecvFrom, opAccept, opRecvBatch:
 		if o.flags&unix.MSG_OOB == 0 {
 			d.rEmpty = true
 		}
-	case opWrite, opSendDgram, opSendTo:
+	case opWrite, opSendDgram, opSendTo, opSendBatch:
 		d.wFull = true
 	}
 }

@@ -13,8 +13,8 @@ import (
 var batchScratch = sync.Pool{New: func() any { return new(sys.MsgBatch) }}
 
 // performBatch is perform for opSendBatch and opRecvBatch (d.mu held): one
-// sendmmsg or recvmmsg over o.batch. It reports false on EAGAIN. Datagram
-// ops never consume the edge, so nothing else changes in d.
+// sendmmsg or recvmmsg over o.batch. It reports false on EAGAIN, which
+// consumes the edge as it does for the other ops.
 func (o *op) performBatch(d *fdState) bool {
 	msgs := o.batch
 	if len(msgs) > sys.MaxBatch {
@@ -35,6 +35,7 @@ func (o *op) performBatch(d *fdState) bool {
 	b.Clear()
 	batchScratch.Put(b)
 	if err == syscall.EAGAIN {
+		d.markEmpty(o)
 		return false
 	}
 	o.n, o.err = n, err
