@@ -65,6 +65,7 @@ type TCPStream struct {
 	sock   *TCPSocket
 	rd, wr streamDir
 	wlock  *TCPSocket // the socket whose composed-write lock this stream took
+	gen    uint64     // bumped by Cancel, Close, Release and a timeout
 
 	policy   RatePolicy
 	limited  bool  // policy is not the unlimited one
@@ -72,7 +73,8 @@ type TCPStream struct {
 
 	// The connect in progress (AsyncConnect is AsyncConnectRange of one).
 	eps   []netip.AddrPort
-	epi   int // the endpoint being tried
+	epi   int    // the endpoint being tried
+	cgen  uint64 // gen when the connect began
 	hc    func(err error)
 	hr    func(ep netip.AddrPort, err error)
 	connH func(err error) // s.onConnect, made once
@@ -148,7 +150,7 @@ func (s *TCPStream) Release() *TCPSocket {
 	sock := s.sock
 	s.sock = NewTCPSocket(s.ex)
 	sock.Cancel()
-	s.cancelRateLocked()
+	s.abortWaitsLocked()
 	return sock
 }
 
@@ -160,7 +162,7 @@ func (s *TCPStream) Cancel() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err := s.sock.Cancel()
-	s.cancelRateLocked()
+	s.abortWaitsLocked()
 	return err
 }
 
@@ -175,11 +177,15 @@ func (s *TCPStream) Close() error {
 // posts completions, so s.mu may be held.
 func (s *TCPStream) closeLocked() error {
 	err := s.sock.Close()
-	s.cancelRateLocked()
+	s.abortWaitsLocked()
 	return err
 }
 
-func (s *TCPStream) cancelRateLocked() {
+// abortWaitsLocked aborts the waits for budget and records, in s.gen, that
+// everything pending was cancelled: a wait or connect attempt started
+// outside s.mu around that moment is then aborted by abortIfCancelled.
+func (s *TCPStream) abortWaitsLocked() {
+	s.gen++
 	if s.rd.rate != nil {
 		s.rd.rate.Cancel()
 	}
@@ -287,10 +293,12 @@ func (s *TCPStream) transfer(d *streamDir, b Buffers, h func(int, error), opts [
 	if s.limited {
 		if amount = s.budgetLocked(d, false); amount == 0 {
 			d.rate.set(s.rateNext)
+			gen := s.gen
 			s.mu.Unlock()
 			// Outside s.mu: an immediate completion may be dispatched inline
 			// to a bound immediate executor and re-enter the stream.
 			d.rate.AsyncWait(d.budgetH, d.opts...)
+			s.abortIfCancelled(gen, func() { d.rate.Cancel() })
 			return
 		}
 	}
@@ -307,6 +315,16 @@ func (d *streamDir) startIO(sock *TCPSocket, b [][]byte, h func(int, error), opt
 	} else {
 		sock.AsyncReadSome(b, h, opts...)
 	}
+}
+
+// abortIfCancelled runs abort if Cancel, Close, Release or a timeout came
+// since gen was read: the op just started outside s.mu may have missed it.
+func (s *TCPStream) abortIfCancelled(gen uint64, abort func()) {
+	s.mu.Lock()
+	if s.gen != gen {
+		abort()
+	}
+	s.mu.Unlock()
 }
 
 func (s *TCPStream) expiredLocked(d *streamDir) bool {
@@ -528,7 +546,7 @@ func (s *TCPStream) connect(eps []netip.AddrPort, one netip.AddrPort, hc func(er
 	} else {
 		s.eps = append(s.eps[:0], eps...)
 	}
-	s.epi, s.hc, s.hr = 0, hc, hr
+	s.epi, s.hc, s.hr, s.cgen = 0, hc, hr, s.gen
 	s.rd.pending, w.pending, w.timedOut = true, true, false
 	w.opts = append(w.optsBuf[:0], opts...)
 	if s.connH == nil {
@@ -544,12 +562,15 @@ func (s *TCPStream) connect(eps []netip.AddrPort, one netip.AddrPort, hc func(er
 func (s *TCPStream) onConnect(err error) {
 	w := &s.wr
 	s.mu.Lock()
-	if err != nil && err != ErrOperationAborted && !w.timedOut && s.epi+1 < len(s.eps) {
+	// On to the next endpoint unless the attempt was cancelled, or Cancel,
+	// Close or the deadline came since the connect began.
+	if err != nil && err != ErrOperationAborted && s.gen == s.cgen && s.epi+1 < len(s.eps) {
 		s.epi++
-		ep, sock := s.eps[s.epi], s.sock
+		ep, sock, gen := s.eps[s.epi], s.sock, s.cgen
 		sock.Close() // the next attempt opens a fresh descriptor, for ep's family
 		s.mu.Unlock()
 		sock.AsyncConnect(ep, s.connH, w.opts...)
+		s.abortIfCancelled(gen, func() { sock.Close() })
 		return
 	}
 	ep := s.eps[s.epi]

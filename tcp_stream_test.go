@@ -1053,3 +1053,44 @@ func tsReadable(s *TCPSocket) bool {
 	})
 	return r
 }
+
+// Cancelling a range connect (its slot, or the stream's Cancel) stops it:
+// the next endpoints are not tried.
+func TestTCPStreamConnectRangeCancelled(t *testing.T) {
+	ctx := tsContext(t)
+	hang := tsHangingEndpoint(t, ctx)
+	acc, err := ListenTCP(ctx.Executor(), tsLoopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acc.Close()
+	eps := []netip.AddrPort{hang, acc.LocalEndpoint()}
+	for _, how := range []string{"slot", "Cancel", "Close"} {
+		s := NewTCPStream(ctx.Executor())
+		sig := NewCancellationSignal()
+		calls := 0
+		var got error
+		s.AsyncConnectRange(eps, func(ep netip.AddrPort, err error) {
+			calls++
+			got = err
+		}, BindCancellationSlot(sig.Slot()))
+		tsAfter(ctx, 20*time.Millisecond, func() {
+			switch how {
+			case "slot":
+				sig.Emit(CancelTerminal)
+			case "Cancel":
+				s.Cancel()
+			default:
+				s.Close()
+			}
+		})
+		tsRun(t, ctx)
+		if calls != 1 || got != ErrOperationAborted {
+			t.Errorf("%s: calls %d, err %v", how, calls, got)
+		}
+		if _, err := s.Socket().RemoteEndpoint(); err == nil {
+			t.Errorf("%s: the next endpoint was tried", how)
+		}
+		s.Close()
+	}
+}
