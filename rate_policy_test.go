@@ -97,7 +97,7 @@ func rpSizesEqual(a []int, b ...int) bool {
 // At 1000 B/s a 2500-byte write moves 1000 (the full starting budget),
 // 1000 (the first refill, at once) and, one second after that refill, 500.
 func TestRatePolicyWriteRefillsOnceASecond(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, _ := tsPair(t, ctx)
 	s.SetRatePolicy(NewSimpleRatePolicy(0, 1000))
 	rec := &rpRecorder{s: s}
@@ -119,7 +119,7 @@ func TestRatePolicyWriteRefillsOnceASecond(t *testing.T) {
 
 // Reads are limited alike, and independently of writes.
 func TestRatePolicyReadRefillsOnceASecond(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, peer := tsPair(t, ctx)
 	if _, err := peer.WriteSome(Buffers{make([]byte, 2500)}); err != nil {
 		t.Fatal(err)
@@ -168,7 +168,7 @@ func (p *rpZero) TransferWriteBytes(n int) { p.mu.Lock(); p.moved += n; p.mu.Unl
 func (p *rpZero) OnTimer()                 { p.mu.Lock(); p.timers++; p.mu.Unlock() }
 
 func TestRatePolicyAtLeastOneByte(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, peer := tsPair(t, ctx)
 	peer.WriteSome(Buffers{[]byte("abcdef")})
 	p := &rpZero{}
@@ -194,7 +194,7 @@ func TestRatePolicyAtLeastOneByte(t *testing.T) {
 
 // Limits change while the stream uses the policy.
 func TestRatePolicyLimitChangesInUse(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, _ := tsPair(t, ctx)
 	p := NewSimpleRatePolicy(0, 0).(*SimpleRatePolicy)
 	s.SetRatePolicy(p)
@@ -227,7 +227,7 @@ func TestRatePolicyLimitChangesInUse(t *testing.T) {
 
 // The deadline also ends a wait for budget: ErrTimeout, socket closed.
 func TestRatePolicyWaitTimesOut(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, peer := tsPair(t, ctx)
 	peer.WriteSome(Buffers{[]byte("abcdef")})
 	p := &rpZero{}
@@ -252,7 +252,7 @@ func TestRatePolicyWaitTimesOut(t *testing.T) {
 // A cancellation slot reaches an op waiting for budget, and so do Cancel
 // and the bound executor.
 func TestRatePolicyWaitCancelled(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, peer := tsPair(t, ctx)
 	peer.WriteSome(Buffers{[]byte("abcdef")})
 	p := &rpZero{}

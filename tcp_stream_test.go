@@ -24,37 +24,12 @@ import (
 
 // Helpers of this file are prefixed ts, to stay clear of other test files.
 
-var tsLoopback = netip.MustParseAddrPort("127.0.0.1:0")
-
-func tsContext(t testing.TB) *IOContext {
-	t.Helper()
-	ctx, err := NewIOContext()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ctx.Close() })
-	return ctx
-}
-
 // tsPair returns a stream and its peer socket, connected over loopback with
 // the blocking forms (no Run needed).
 func tsPair(t testing.TB, ctx *IOContext) (*TCPStream, *TCPSocket) {
 	t.Helper()
-	acc, err := ListenTCP(ctx.Executor(), tsLoopback)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer acc.Close()
-	c := NewTCPSocket(ctx.Executor())
-	if err := c.Connect(acc.LocalEndpoint()); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := acc.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); srv.Close() })
-	return WrapTCPStream(c), srv
+	c, peer := connectedPair(t, ctx)
+	return WrapTCPStream(c), peer
 }
 
 // tsRun runs ctx until its work runs out; it fails the test if handlers are
@@ -132,8 +107,8 @@ func tsAfter(ctx *IOContext, d time.Duration, f func()) {
 }
 
 func TestTCPStreamConnectWriteReadUntil(t *testing.T) {
-	ctx := tsContext(t)
-	acc, err := ListenTCP(ctx.Executor(), tsLoopback)
+	ctx := newTestContext(t)
+	acc, err := ListenTCP(ctx.Executor(), loopback4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +156,7 @@ func TestTCPStreamConnectWriteReadUntil(t *testing.T) {
 // once it has passed the next op fails at once (closing the socket), until
 // it is set again.
 func TestTCPStreamDeadlineSpansOps(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, peer := tsPair(t, ctx)
 	var w1, w2, r1, r2, r3 tsCall
 	start := time.Now()
@@ -228,7 +203,7 @@ func TestTCPStreamDeadlineSpansOps(t *testing.T) {
 // ErrOperationAborted. A deadline set while the write is pending applies to
 // the read only.
 func TestTCPStreamTimeoutAbortsOtherDirection(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, _ := tsPair(t, ctx)
 	tsFillSendBuffer(t, s.Socket())
 	var w, r tsCall
@@ -251,7 +226,7 @@ func TestTCPStreamTimeoutAbortsOtherDirection(t *testing.T) {
 // The write direction keeps the deadline it had when a deadline is set
 // while it is pending (here: none), so it is not timed out.
 func TestTCPStreamExpiresWhilePendingLeavesThatDirection(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, peer := tsPair(t, ctx)
 	var r tsCall
 	s.AsyncReadSome(Buffers{make([]byte, 16)}, r.h) // pending, no deadline
@@ -276,7 +251,7 @@ func TestTCPStreamExpiresWhilePendingLeavesThatDirection(t *testing.T) {
 // A composed write over a stream inherits its deadline and reports the
 // bytes it moved with ErrTimeout.
 func TestTCPStreamAsyncWriteTimeoutKeepsBytes(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, _ := tsPair(t, ctx) // the peer never reads
 	big := make([]byte, 64<<20)
 	var w tsCall
@@ -290,7 +265,7 @@ func TestTCPStreamAsyncWriteTimeoutKeepsBytes(t *testing.T) {
 }
 
 func TestTCPStreamAsyncReadUntilTimeout(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, peer := tsPair(t, ctx)
 	if _, err := peer.WriteSome(Buffers{[]byte("no newline yet")}); err != nil {
 		t.Fatal(err)
@@ -310,7 +285,7 @@ func TestTCPStreamAsyncReadUntilTimeout(t *testing.T) {
 // same poll, the op's first) changes nothing: no timeout, no close, and the
 // next op, under a new deadline, is not affected.
 func TestTCPStreamStaleTimerTick(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, peer := tsPair(t, ctx)
 	var r1, r2 tsCall
 	deadline := time.Now().Add(2 * time.Millisecond)
@@ -349,7 +324,7 @@ func TestTCPStreamStaleTimerTick(t *testing.T) {
 // Zero-size ops complete with (0, nil), never inline, even while an op of
 // their direction is pending; with a passed deadline they time out.
 func TestTCPStreamZeroSize(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, peer := tsPair(t, ctx)
 	var pending, z1, z2, z3 tsCall
 	ctx.Executor().Post(func() {
@@ -394,7 +369,7 @@ func TestTCPStreamZeroSize(t *testing.T) {
 // Two pending non-empty ops of one direction: the second gets
 // ErrOperationInProgress (posted), the first is not disturbed.
 func TestTCPStreamOperationInProgress(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, peer := tsPair(t, ctx)
 	tsFillSendBuffer(t, s.Socket())
 	var r1, r2, w1, w2, c1 tsCall
@@ -425,7 +400,7 @@ func TestTCPStreamOperationInProgress(t *testing.T) {
 }
 
 func TestTCPStreamCancelAndClose(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, peer := tsPair(t, ctx)
 	var r1, r2, r3 tsCall
 	s.ExpiresAfter(time.Hour)
@@ -454,7 +429,7 @@ func TestTCPStreamCancelAndClose(t *testing.T) {
 }
 
 func TestTCPStreamRelease(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, peer := tsPair(t, ctx)
 	orig := s.Socket()
 	var r tsCall
@@ -479,7 +454,7 @@ func TestTCPStreamRelease(t *testing.T) {
 
 // A cancellation slot bound to a stream op reaches the socket op.
 func TestTCPStreamCancellationSlot(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, _ := tsPair(t, ctx)
 	sig := NewCancellationSignal()
 	var r tsCall
@@ -510,7 +485,7 @@ func (e *tsExec) Defer(f func())    { e.Post(f) }
 // Handlers run on the op's bound executor on every path: completion,
 // timeout, usage error, passed deadline.
 func TestTCPStreamBindExecutor(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, peer := tsPair(t, ctx)
 	ex := &tsExec{Executor: ctx.Executor()}
 	on := func(name string, c *tsCall) func(int, error) {
@@ -543,7 +518,7 @@ func TestTCPStreamBindExecutor(t *testing.T) {
 
 // tsRefusedEndpoint returns a loopback endpoint nobody listens on.
 func tsRefusedEndpoint(t *testing.T, ctx *IOContext) netip.AddrPort {
-	acc, err := ListenTCP(ctx.Executor(), tsLoopback)
+	acc, err := ListenTCP(ctx.Executor(), loopback4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -555,7 +530,7 @@ func tsRefusedEndpoint(t *testing.T, ctx *IOContext) netip.AddrPort {
 // tsHangingEndpoint returns an endpoint whose connects hang: a listener
 // with backlog 0 whose accept queue is already full.
 func tsHangingEndpoint(t *testing.T, ctx *IOContext) netip.AddrPort {
-	acc, err := ListenTCP(ctx.Executor(), tsLoopback, Backlog(0))
+	acc, err := ListenTCP(ctx.Executor(), loopback4, Backlog(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,7 +553,7 @@ func tsHangingEndpoint(t *testing.T, ctx *IOContext) netip.AddrPort {
 }
 
 func TestTCPStreamConnectTimeout(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	hang := tsHangingEndpoint(t, ctx)
 	s := NewTCPStream(ctx.Executor())
 	var c tsCall
@@ -601,8 +576,8 @@ func TestTCPStreamConnectTimeout(t *testing.T) {
 }
 
 func TestTCPStreamConnectRange(t *testing.T) {
-	ctx := tsContext(t)
-	acc, err := ListenTCP(ctx.Executor(), tsLoopback)
+	ctx := newTestContext(t)
+	acc, err := ListenTCP(ctx.Executor(), loopback4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -644,9 +619,9 @@ func TestTCPStreamConnectRange(t *testing.T) {
 // The deadline covers the whole range: a hanging first endpoint times the
 // range out, the next one is not tried.
 func TestTCPStreamConnectRangeTimeout(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	hang := tsHangingEndpoint(t, ctx)
-	acc, err := ListenTCP(ctx.Executor(), tsLoopback)
+	acc, err := ListenTCP(ctx.Executor(), loopback4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -673,7 +648,7 @@ func TestTCPStreamConnectRangeTimeout(t *testing.T) {
 
 // A second composed write on a stream gets ErrWriteInProgress.
 func TestTCPStreamComposedWriteInProgress(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, _ := tsPair(t, ctx)
 	var w1, w2 tsCall
 	big := make([]byte, 64<<20)
@@ -699,7 +674,7 @@ func TestTCPStreamComposedWriteInProgress(t *testing.T) {
 // Every op calls its handler exactly once whatever ends it: data, timeout,
 // Cancel, Close from other goroutines, with several goroutines in Run.
 func TestTCPStreamExactlyOnceStress(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	const pairs = 40
 	const opsPerPair = 30
 	type pair struct {
@@ -814,7 +789,7 @@ func (p *tsRoundTrip) read(n int, err error) {
 // timed AsyncReadSome of 64 bytes over loopback: deadline wait armed and
 // cancelled on each op. The steady state must not allocate.
 func BenchmarkTCPStreamWriteReadRoundTrip(b *testing.B) {
-	ctx := tsContext(b)
+	ctx := newTestContext(b)
 	p := newTSRoundTrip(b, ctx)
 	p.start(100) // warm the pools
 	ctx.Run()
@@ -832,7 +807,7 @@ func TestTCPStreamRoundTripAllocs(t *testing.T) {
 	if raceEnabledTS() {
 		t.Skip("the race detector allocates")
 	}
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	p := newTSRoundTrip(t, ctx)
 	p.start(100)
 	ctx.Run()
@@ -948,7 +923,7 @@ func BenchmarkTCPStreamIdle10k(b *testing.B) {
 		b.Fatalf("peer said %q", line)
 	}
 
-	ctx := tsContext(b)
+	ctx := newTestContext(b)
 	var ms0, ms1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms0)
@@ -1000,7 +975,7 @@ func (e tsInline) Dispatch(f func()) { f() }
 // completion runs inside the initiating function (the caller accepted the
 // recursion), and the stream does not deadlock on itself.
 func TestTCPStreamBindImmediateExecutor(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	s, peer := tsPair(t, ctx)
 	imm := BindImmediateExecutor(tsInline{ctx.Executor()})
 	cases := []struct {
@@ -1057,9 +1032,9 @@ func tsReadable(s *TCPSocket) bool {
 // Cancelling a range connect (its slot, or the stream's Cancel) stops it:
 // the next endpoints are not tried.
 func TestTCPStreamConnectRangeCancelled(t *testing.T) {
-	ctx := tsContext(t)
+	ctx := newTestContext(t)
 	hang := tsHangingEndpoint(t, ctx)
-	acc, err := ListenTCP(ctx.Executor(), tsLoopback)
+	acc, err := ListenTCP(ctx.Executor(), loopback4)
 	if err != nil {
 		t.Fatal(err)
 	}
