@@ -108,6 +108,8 @@ func run() int {
 	serverBin := flag.String("server", "", "prebuilt echoserver binary (default: go build it)")
 	tags := flag.String("tags", "", "build tags for echoserver (noasio builds the peers alone)")
 	profile := flag.String("profile", "", "write each server's CPU profile (and heap profile for idle) into this directory")
+	serverCPU := flag.Int("server-cpu", 0, "CPU the server is pinned to (all CPUs in multicore)")
+	loadCPU := flag.Int("load-cpu", 1, "CPU the load generator (this process) is pinned to")
 	runs := flag.Int("runs", 1, "runs of each scenario per server, interleaved; the median run is reported")
 	retries := flag.Int("retries", 2, "extra tries of a load run during which other processes used more than -max-other of a CPU")
 	maxOther := flag.Float64("max-other", 0.10, "CPU (fraction of one CPU) other processes may use during a load run before it is tried again")
@@ -145,7 +147,10 @@ func run() int {
 		}
 	}
 	ncpu := runtime.NumCPU()
-	cfg.serverCPU, cfg.loadCPU = 0, 1
+	cfg.serverCPU, cfg.loadCPU = *serverCPU, *loadCPU
+	if ncpu >= 2 && (cfg.serverCPU == cfg.loadCPU || max(cfg.serverCPU, cfg.loadCPU) >= ncpu || min(cfg.serverCPU, cfg.loadCPU) < 0) {
+		fatalf("-server-cpu and -load-cpu must be two different CPUs below %d", ncpu)
+	}
 	if ncpu < 2 {
 		cfg.singleCore = true
 		fmt.Fprintln(os.Stderr, "runbench: fewer than 2 CPUs: server and load share the CPU; figures are not comparable with a 2-core run")
@@ -184,18 +189,16 @@ func run() int {
 					fmt.Fprintf(os.Stderr, "run %d/%d ", round+1, cfg.runs)
 				}
 				r := runOne(bin, impl, sc, cfg)
+				report(r, sc)
 				for try := 0; r.Err == "" && r.OtherLoad > cfg.maxOther && try < cfg.retries; try++ {
 					// Something else ran on the machine: the figures are disturbed.
-					fmt.Fprintf(os.Stderr, "%s\nrunbench:   other load %.0f%% > %.0f%%: again in 3s ", r.summary(sc), 100*r.OtherLoad, 100*cfg.maxOther)
+					fmt.Fprintf(os.Stderr, "runbench:   other load %.0f%% > %.0f%%, again in 3s: ", 100*r.OtherLoad, 100*cfg.maxOther)
 					time.Sleep(3 * time.Second)
-					if next := runOne(bin, impl, sc, cfg); next.Err != "" || next.OtherLoad < r.OtherLoad {
+					next := runOne(bin, impl, sc, cfg)
+					report(next, sc)
+					if next.Err != "" || next.OtherLoad < r.OtherLoad {
 						r = next
 					}
-				}
-				if r.Err != "" {
-					fmt.Fprintf(os.Stderr, "ERROR %s\n", r.Err)
-				} else {
-					fmt.Fprintln(os.Stderr, r.summary(sc))
 				}
 				all[i] = append(all[i], r)
 			}
@@ -229,6 +232,14 @@ func run() int {
 		return 1
 	}
 	return 0
+}
+
+func report(r row, sc scenario) {
+	if r.Err != "" {
+		fmt.Fprintf(os.Stderr, "ERROR %s\n", r.Err)
+	} else {
+		fmt.Fprintln(os.Stderr, r.summary(sc))
+	}
 }
 
 // median picks the run with the median key figure (server CPU per message,
