@@ -118,7 +118,7 @@ func markdown(results []scenarioResult, cfg config, started time.Time, st mdStyl
 	fmt.Fprintf(&b, "\n- machine: %s\n", machineInfo())
 	fmt.Fprintf(&b, "- each load run: %v warmup, then %v measured; every echoed byte verified\n", cfg.warmup, cfg.duration)
 	if cfg.runs > 1 {
-		fmt.Fprintf(&b, "- %d runs per server and scenario, interleaved; each row is the run with the median server CPU/msg (RSS/conn for idle)\n", cfg.runs)
+		fmt.Fprintf(&b, "- %d runs per server and scenario, interleaved; each row is the undisturbed run with the lowest server CPU/msg (RSS/conn for idle)\n", cfg.runs)
 	}
 	fmt.Fprintf(&b, "- server CPU/msg: the server process's CPU time (user+system, all threads) over the measured window ÷ messages echoed in it\n\n")
 
