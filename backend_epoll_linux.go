@@ -87,6 +87,9 @@ func readiness(e uint32) int {
 	if e&(unix.EPOLLPRI|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 		r |= readyExcept
 	}
+	if e&(unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		r |= readyHangUp
+	}
 	return r
 }
 

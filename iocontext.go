@@ -209,9 +209,7 @@ func (c *IOContext) runOne(r *runner, block bool, deadline int64) bool {
 					c.mu.Unlock()
 					return false
 				}
-				c.idle++
-				c.cond.Wait()
-				c.idle--
+				c.waitIdleLocked(deadline, now)
 				continue
 			}
 			c.pollLocked(r, block, deadline, now)
@@ -225,10 +223,27 @@ func (c *IOContext) runOne(r *runner, block bool, deadline int64) bool {
 			c.mu.Unlock()
 			return false
 		}
-		c.idle++
-		c.cond.Wait()
-		c.idle--
+		c.waitIdleLocked(deadline, now)
 	}
+}
+
+// waitIdleLocked waits, mu held, until another goroutine queues a handler,
+// finishes a poll or stops the context, or until the deadline passes (a
+// RunFor while another Run is inside the backend).
+func (c *IOContext) waitIdleLocked(deadline, now int64) {
+	c.idle++
+	if deadline >= 0 {
+		t := time.AfterFunc(time.Duration(deadline-now), func() {
+			c.mu.Lock()
+			c.cond.Broadcast()
+			c.mu.Unlock()
+		})
+		c.cond.Wait()
+		t.Stop()
+	} else {
+		c.cond.Wait()
+	}
+	c.idle--
 }
 
 // pollLocked runs the backend once (mu held on entry and on return, released

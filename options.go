@@ -8,20 +8,16 @@ type OpOption interface{ applyOp(*opConfig) }
 
 // opConfig is what the options of one initiation say.
 type opConfig struct {
-	ex    Executor
-	exOpt OpOption // the BindExecutor option that set ex, to pass on as it is
-	imm   Executor
-	slot  *CancellationSignal
-	ctx   context.Context
+	ex   Executor
+	imm  Executor
+	slot *CancellationSignal
+	ctx  context.Context
 }
 
 func (c *opConfig) apply(opts []OpOption) {
 	for _, o := range opts {
 		if o != nil {
 			o.applyOp(c)
-			if _, ok := o.(executorOption); ok {
-				c.exOpt = o
-			}
 		}
 	}
 }

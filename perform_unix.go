@@ -19,16 +19,19 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 	switch o.kind {
 	case opRead, opRecvDgram:
 		o.n, err = o.recv(d.fd)
+		if err == syscall.EINVAL && o.flags&unix.MSG_OOB != 0 {
+			return false // no urgent data (yet): wait for EPOLLPRI
+		}
 		if err == nil && o.kind == opRead {
 			if o.n == 0 {
 				err = io.EOF
-			} else if o.n < o.size() && o.flags&unix.MSG_PEEK == 0 {
+			} else if o.flags&(unix.MSG_PEEK|unix.MSG_OOB) == 0 && o.n < o.iovSize() {
 				d.rEmpty = true
 			}
 		}
 	case opWrite:
 		o.n, err = o.send(d.fd)
-		if err == nil && o.n < o.size() {
+		if err == nil && o.n < o.iovSize() {
 			d.wFull = true
 		}
 	case opSendDgram: // one datagram, even of empty or too many buffers
@@ -140,6 +143,27 @@ func (o *op) bufsOrNil() [][]byte {
 		return nil
 	}
 	return o.bufs
+}
+
+// iovSize is the number of bytes one syscall was offered: all of o's
+// buffers, or the first IOV_MAX non-empty ones of a longer sequence. A
+// transfer shorter than that consumed the readiness edge.
+func (o *op) iovSize() int {
+	if len(o.bufs) == 0 {
+		return len(o.buf)
+	}
+	n, k := 0, 0
+	for _, b := range o.bufs {
+		if len(b) == 0 {
+			continue
+		}
+		if k == sys.MaxIovecs {
+			break
+		}
+		n += len(b)
+		k++
+	}
+	return n
 }
 
 // size is the number of bytes o's buffers hold.

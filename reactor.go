@@ -24,6 +24,7 @@ type fdState struct {
 	q      [3]opList  // waiting ops: dirRead, dirWrite, dirExcept
 	wFull  bool       // a short write consumed the write edge: queue without trying
 	rEmpty bool       // a read saw EAGAIN or came up short: queue without trying
+	hup    bool       // the peer closed or the socket has an error: always try
 	fam    int        // AF_INET or AF_INET6 while open
 	dgram  bool       // datagram socket: empty ops are real, 0 bytes is no EOF
 }
@@ -76,6 +77,12 @@ func (d *fdState) startLocked(o *op, dir int, cfg *opConfig) {
 // flag with reset_edge_on_partial_read; in a ping-pong it saves the read(2)
 // that would fail after every reply.
 func (d *fdState) exhausted(dir int) bool {
+	if d.hup {
+		// A short read consumed the data, not the end of the stream or the
+		// error whose edge may have come before it: every try from now on
+		// returns at once.
+		return false
+	}
 	switch dir {
 	case dirRead:
 		return d.rEmpty
@@ -107,6 +114,7 @@ const (
 	readyRead = 1 << iota
 	readyWrite
 	readyExcept
+	readyHangUp // peer closed (RDHUP/HUP) or error: sticky until reopened
 )
 
 // ready performs the queued operations that readiness unblocks, in order,
@@ -116,6 +124,9 @@ func (d *fdState) ready(token uint64, ev int, out *opList) {
 	if d.fd < 0 || d.token != token {
 		d.mu.Unlock() // a stale event for a closed, perhaps reused, descriptor
 		return
+	}
+	if ev&readyHangUp != 0 {
+		d.hup = true
 	}
 	if ev&readyExcept != 0 {
 		d.performQueue(dirExcept, out)
@@ -146,25 +157,33 @@ func (d *fdState) performQueue(dir int, out *opList) {
 	}
 }
 
-// cancelOp aborts o if it is still queued here under the same key.
+// cancelOp aborts o if it is still queued here under the same key. It reads
+// nothing of o but its atomic key: whether o is queued is told by the queues
+// (owned by d.mu), so a request racing with o's completion and recycling is
+// harmless.
 func (d *fdState) cancelOp(o *op, key uint64, t CancellationType) {
 	if t&CancelAll == 0 {
 		return
 	}
 	d.mu.Lock()
-	if o.seq.Load() != key || o.d != d || o.state != opQueued {
+	if o.seq.Load() != key || !d.unqueue(o) {
 		d.mu.Unlock()
 		return
-	}
-	for i := range d.q {
-		if d.q[i].remove(o) {
-			break
-		}
 	}
 	o.state = opIdle
 	o.err = ErrOperationAborted
 	d.mu.Unlock()
 	o.complete()
+}
+
+// unqueue removes o from whichever queue holds it (d.mu held).
+func (d *fdState) unqueue(o *op) bool {
+	for i := range d.q {
+		if d.q[i].remove(o) {
+			return true
+		}
+	}
+	return false
 }
 
 // abortLocked moves every queued op to out with ErrOperationAborted.

@@ -27,17 +27,7 @@ func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(
 	t.rs = s
 	t.until = &untilState{buf: buf, delim: delim, found: -1}
 	t.cond, t.h = transferAll, h
-	t.stepOpts[0] = BindCancellationSlot(t.inner.Slot())
-	t.nopts = 1
-	if len(opts) > 0 {
-		var cfg opConfig
-		cfg.apply(opts)
-		if cfg.ex != nil {
-			t.stepOpts[1] = cfg.exOpt
-			t.nopts = 2
-		}
-		t.watch(&cfg)
-	}
+	t.setOptions(opts)
 	t.untilNext()
 }
 

@@ -38,7 +38,8 @@ func (d *fdState) adoptLocked(fd, family int) error {
 		sys.Close(fd)
 		return ErrContextClosed
 	}
-	d.fd, d.fam, d.wFull = fd, family, false
+	d.fd, d.fam = fd, family
+	d.wFull, d.rEmpty, d.hup = false, false, false
 	if err := d.c.be.register(d); err != nil {
 		sys.Close(fd)
 		d.fd = -1

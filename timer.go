@@ -122,27 +122,31 @@ func (t *Timer) cancelOp(o *op, key uint64, ct CancellationType) {
 	}
 	c := t.c
 	c.mu.Lock()
-	if o.seq.Load() != key || o.tm != t || o.hidx < 0 {
+	// Only o's atomic key is read before t.waits (under c.mu) says o is
+	// still pending here: a request racing with its expiry is harmless.
+	if o.seq.Load() != key || !t.dropWaitLocked(o) {
 		c.mu.Unlock()
 		return
 	}
 	c.timers.remove(o)
-	t.dropWaitLocked(o)
 	o.err = ErrOperationAborted
 	c.mu.Unlock()
 	o.complete()
 }
 
-func (t *Timer) dropWaitLocked(o *op) {
+// dropWaitLocked removes o from the timer's pending waits, reporting
+// whether it was there.
+func (t *Timer) dropWaitLocked(o *op) bool {
 	for i, w := range t.waits {
 		if w == o {
 			last := len(t.waits) - 1
 			t.waits[i] = t.waits[last]
 			t.waits[last] = nil
 			t.waits = t.waits[:last]
-			return
+			return true
 		}
 	}
+	return false
 }
 
 // expireTimersLocked moves the waits whose expiry has passed to out.

@@ -30,7 +30,7 @@ type transferOp struct {
 	lock  writeLocker // released when a composed write ends
 
 	step     [][]byte // the buffers offered to the current step
-	stepOpts [2]OpOption
+	stepOpts [3]OpOption
 	nopts    int
 	stepH    func(n int, err error) // w.onStep, made once per pooled op
 
@@ -107,20 +107,38 @@ func (t *transferOp) begin(b Buffers, c CompletionCondition, h func(int, error),
 	}
 	t.bufs = append(t.bufs[:0], b...)
 	t.cond, t.h = c, h
-	t.stepOpts[0] = BindCancellationSlot(t.inner.Slot())
-	t.nopts = 1
-	if len(opts) > 0 {
-		var cfg opConfig
-		cfg.apply(opts)
-		if cfg.ex != nil {
-			t.stepOpts[1] = cfg.exOpt
-			t.nopts = 2
-		}
-		t.watch(&cfg)
-	}
+	t.setOptions(opts)
 	// Always one step, even for nothing to move: the stream completes it
 	// without ever calling back from inside this function.
 	t.next(t.cond(nil, 0))
+}
+
+// setOptions makes every step complete where the caller's handler runs
+// (BindExecutor), dispatch its immediate completions where the caller's
+// would go (BindImmediateExecutor), and listen to the op's own signal, which
+// the caller's slot and context feed (watch). As Asio's composed ops forward
+// their handler's associations to each intermediate step.
+func (t *transferOp) setOptions(opts []OpOption) {
+	t.stepOpts[0] = BindCancellationSlot(t.inner.Slot())
+	t.nopts = 1
+	if len(opts) == 0 {
+		return
+	}
+	var cfg opConfig
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		o.applyOp(&cfg)
+		switch o.(type) {
+		case executorOption, immediateOption:
+			if t.nopts < len(t.stepOpts) {
+				t.stepOpts[t.nopts] = o
+				t.nopts++
+			}
+		}
+	}
+	t.watch(&cfg)
 }
 
 // watch connects the op to the caller's cancellation slot and context.
@@ -251,7 +269,7 @@ func (t *transferOp) release() {
 	t.write, t.ws, t.rs, t.lock = false, nil, nil, nil
 	t.idx, t.off, t.total = 0, 0, 0
 	t.cond, t.h = nil, nil
-	t.stepOpts = [2]OpOption{}
+	t.stepOpts = [3]OpOption{}
 	t.cancelled.Store(0)
 	t.userSig, t.stop, t.until = nil, nil, nil
 	transferPool.Put(t)

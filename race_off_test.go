@@ -1,0 +1,5 @@
+//go:build !race
+
+package asio
+
+const raceEnabled = false
