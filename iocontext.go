@@ -287,7 +287,7 @@ const pollFairness = 128
 func (c *IOContext) pollTimeoutLocked(deadline, now int64) (int, int64) {
 	end := int64(1<<63 - 1)
 	if len(c.timers) > 0 {
-		end = c.timers[0].when
+		end = c.timers[0].x.when
 	}
 	if deadline >= 0 && deadline < end {
 		end = deadline
@@ -420,7 +420,7 @@ func (c *IOContext) Close() error {
 	for len(c.timers) > 0 {
 		o := c.timers[0]
 		c.timers.remove(o)
-		o.tm.dropWaitLocked(o)
+		o.x.tm.dropWaitLocked(o)
 		o.err = ErrOperationAborted
 		aborted.push(o)
 	}

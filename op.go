@@ -35,35 +35,37 @@ const (
 // op is one asynchronous operation, from initiation to its handler. It is a
 // single struct type for every kind so that the queues, the pool and the
 // completion path need no interface and no allocation; ops are recycled
-// through opPool as soon as the handler is about to run.
+// through opPool as soon as the handler is about to run. The core is 128
+// bytes, what a pending single-buffer read or write or a readiness wait
+// holds; the parts only some ops need (gather buffers, addresses, timer and
+// accept state, per-op options) are in an opExt attached from its own pool.
 type op struct {
 	next  *op // link in a descriptor queue or an opList
 	kind  opKind
 	state uint8 // opIdle, opQueued: guarded by the queue's lock
-	flags int
-	buf   []byte   // single-buffer fast path
-	bufs  [][]byte // the caller's slice headers, copied (never the bytes)
+	flags int32
+	buf   []byte // the single buffer (a longer sequence is in x.bufs)
+	n     int
+	err   error
+	c     *IOContext    // the context that counts the op's work
+	d     *fdState      // the descriptor it is queued on
+	ex    Executor      // where the handler runs (never nil once started)
+	h     any           // the handler: one of the func types of handlerFor
+	seq   atomic.Uint64 // bumped at release: a cancellation key
+	x     *opExt        // the rarer parts, or nil
+}
 
-	n    int
-	err  error
+// opExt holds what only some ops need.
+type opExt struct {
+	bufs [][]byte       // the caller's slice headers, copied (never the bytes)
 	fd   int            // accepted descriptor
 	addr netip.AddrPort // peer of a connect, send-to target, receive-from sender
+	imm  Executor       // bound immediate executor, or nil
+	aex  Executor       // the executor of an accepted socket
 
-	c   *IOContext // the context that counts the op's work
-	d   *fdState   // the descriptor it is queued on
-	ex  Executor   // where the handler runs (never nil once started)
-	imm Executor   // bound immediate executor, or nil
-
-	hN  func(n int, err error)
-	hE  func(err error)
-	hA  func(s *TCPSocket, err error)
-	hF  func(n int, from netip.AddrPort, err error)
-	aex Executor // the executor of an accepted socket
-
-	sig  *CancellationSignal // its cancellation slot's signal, or nil
+	sig  *CancellationSignal // the cancellation slot's signal, or nil
 	wctx context.Context     // WithContext's context, or nil
 	stop func() bool         // unregisters the WithContext watch
-	seq  atomic.Uint64       // bumped at release: a cancellation key
 
 	when int64  // timer expiry, ns on the context's clock
 	hidx int    // index in the timer heap, -1 when not in it
@@ -72,12 +74,44 @@ type op struct {
 	batch []Message // the caller's messages of a batched datagram op
 }
 
+var extPool = sync.Pool{New: func() any { return &opExt{hidx: -1} }}
+
+// ext returns o's extension, attaching one if needed.
+func (o *op) ext() *opExt {
+	if o.x == nil {
+		o.x = extPool.Get().(*opExt)
+	}
+	return o.x
+}
+
+// bufs returns the gather/scatter sequence of a multi-buffer op, else nil.
+func (o *op) bufs() [][]byte {
+	if o.x == nil || len(o.x.bufs) == 0 {
+		return nil
+	}
+	return o.x.bufs
+}
+
+// blockingOp makes an op for a blocking form, performed on the caller's
+// goroutine: it needs no pool.
+func blockingOp(kind opKind, flags MessageFlags, b Buffers) op {
+	return op{kind: kind, flags: int32(flags), x: &opExt{bufs: b, hidx: -1}}
+}
+
+// imm returns the bound immediate executor, or nil.
+func (o *op) imm() Executor {
+	if o.x == nil {
+		return nil
+	}
+	return o.x.imm
+}
+
 const (
 	opIdle   = 0
 	opQueued = 1
 )
 
-var opPool = sync.Pool{New: func() any { return &op{hidx: -1} }}
+var opPool = sync.Pool{New: func() any { return new(op) }}
 
 // newOp takes an op from the pool for an operation of object executor ex on
 // context c, with the per-op options applied to it (no allocation: they go
@@ -96,70 +130,74 @@ func newOp(kind opKind, c *IOContext, ex Executor, opts []OpOption) (*op, *opCon
 				o.ex = v.ex
 			}
 		case immediateOption:
-			o.imm = v.ex
+			o.ext().imm = v.ex
 		case slotOption:
-			o.sig = v.s
+			o.ext().sig = v.s
 		case contextOption:
-			o.wctx = v.ctx
+			o.ext().wctx = v.ctx
 		}
 	}
 	return o, nil
 }
 
-// setBuffers copies the slice headers of b into the op (the single-buffer
-// case without touching o.bufs), so that b itself need not outlive the call.
+// setBuffers copies the slice headers of b into the op (one buffer into the
+// core, more into the extension), so that b itself need not outlive the call.
 func (o *op) setBuffers(b Buffers) {
-	if len(b) == 1 {
+	switch len(b) {
+	case 0:
+	case 1:
 		o.buf = b[0]
-		return
+	default:
+		x := o.ext()
+		x.bufs = append(x.bufs[:0], b...)
 	}
-	o.bufs = append(o.bufs[:0], b...)
 }
 
 // release clears the op's references and returns it to the pool.
 func (o *op) release() {
 	o.seq.Add(1)
-	o.next = nil
-	o.state = opIdle
-	o.flags = 0
+	if x := o.x; x != nil {
+		clear(x.bufs)
+		*x = opExt{bufs: x.bufs[:0], hidx: -1}
+		extPool.Put(x)
+	}
+	o.next, o.x = nil, nil
+	o.state, o.flags = opIdle, 0
 	o.buf = nil
-	clear(o.bufs)
-	o.bufs = o.bufs[:0]
-	o.n, o.err, o.fd = 0, nil, 0
-	o.addr = netip.AddrPort{}
-	o.c, o.d, o.ex, o.imm, o.aex = nil, nil, nil, nil, nil
-	o.hN, o.hE, o.hA, o.hF = nil, nil, nil, nil
-	o.sig, o.wctx, o.stop, o.tm = nil, nil, nil, nil
-	o.batch = nil
-	o.when, o.hidx = 0, -1
+	o.n, o.err = 0, nil
+	o.c, o.d, o.ex, o.h = nil, nil, nil, nil
 	opPool.Put(o)
 }
 
 // run is the op's completion: it leaves its cancellation slot, recycles
 // itself and calls the handler. The scheduler counts the work done after.
 func (o *op) run(r *runner) {
-	if o.sig != nil {
-		o.sig.clear(o, o.seq.Load())
-	}
-	if o.stop != nil {
-		o.stop()
-	}
-	n, err, addr := o.n, o.err, o.addr
-	hN, hE, hA, hF := o.hN, o.hE, o.hA, o.hF
+	n, err := o.n, o.err
+	var addr netip.AddrPort
 	var sock *TCPSocket
-	if hA != nil {
-		sock, err = o.acceptedSocket()
+	if x := o.x; x != nil {
+		if x.sig != nil {
+			x.sig.clear(o, o.seq.Load())
+		}
+		if x.stop != nil {
+			x.stop()
+		}
+		addr = x.addr
+		if _, ok := o.h.(func(*TCPSocket, error)); ok {
+			sock, err = o.acceptedSocket()
+		}
 	}
+	h := o.h
 	o.release()
-	switch {
-	case hN != nil:
-		hN(n, err)
-	case hE != nil:
-		hE(err)
-	case hA != nil:
-		hA(sock, err)
-	case hF != nil:
-		hF(n, addr, err)
+	switch h := h.(type) {
+	case func(int, error):
+		h(n, err)
+	case func(error):
+		h(err)
+	case func(*TCPSocket, error):
+		h(sock, err)
+	case func(int, netip.AddrPort, error):
+		h(n, addr, err)
 	}
 }
 
@@ -179,12 +217,13 @@ func (o *op) complete() {
 // initiating function. It is posted, never run here, unless the handler has
 // a bound immediate executor, which gets it by Dispatch.
 func (o *op) completeNow() {
-	if o.imm == nil {
+	imm := o.imm()
+	if imm == nil {
 		o.complete()
 		return
 	}
 	c := o.c
-	o.imm.Dispatch(func() {
+	imm.Dispatch(func() {
 		o.run(nil)
 		c.workFinished()
 	})
@@ -194,17 +233,21 @@ func (o *op) completeNow() {
 // with the queue's lock held, just before the op is queued. The cfg argument
 // is unused (the options are in the op).
 func (o *op) watch(_ *opConfig, cn canceller) {
-	if o.sig != nil {
-		o.sig.install(cn, o, o.seq.Load())
+	x := o.x
+	if x == nil {
+		return
 	}
-	if o.wctx != nil && o.wctx.Done() != nil {
+	if x.sig != nil {
+		x.sig.install(cn, o, o.seq.Load())
+	}
+	if x.wctx != nil && x.wctx.Done() != nil {
 		seq := o.seq.Load()
-		o.stop = context.AfterFunc(o.wctx, func() { cn.cancelOp(o, seq, CancelTerminal) })
+		x.stop = context.AfterFunc(x.wctx, func() { cn.cancelOp(o, seq, CancelTerminal) })
 	}
 }
 
 // ctxDone reports whether the op's WithContext context is already done.
-func (o *op) ctxDone() bool { return o.wctx != nil && o.wctx.Err() != nil }
+func (o *op) ctxDone() bool { return o.x != nil && o.x.wctx != nil && o.x.wctx.Err() != nil }
 
 // opList is an intrusive FIFO of ops linked through op.next.
 type opList struct{ head, tail *op }

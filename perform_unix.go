@@ -35,28 +35,28 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 			d.wFull = true
 		}
 	case opSendDgram: // one datagram, even of empty or too many buffers
-		o.n, err = sys.SendTo(d.fd, o.buf, o.bufsOrNil(), nil, o.flags)
+		o.n, err = sys.SendTo(d.fd, o.buf, o.bufs(), nil, int(o.flags))
 	case opSendBatch, opRecvBatch:
 		return o.performBatch(d)
 	case opRecvFrom:
 		var from sys.Sockaddr
 		var trunc bool
-		o.n, trunc, err = sys.RecvFrom(d.fd, o.buf, o.bufsOrNil(), &from, o.flags)
+		o.n, trunc, err = sys.RecvFrom(d.fd, o.buf, o.bufs(), &from, int(o.flags))
 		if err == nil {
-			o.addr = from.AddrPort()
+			o.ext().addr = from.AddrPort()
 			if trunc {
 				err = ErrMessageTooLong
 			}
 		}
 	case opSendTo:
 		var to sys.Sockaddr
-		to, err = sys.MakeSockaddr(o.addr, d.family())
+		to, err = sys.MakeSockaddr(o.x.addr, d.family())
 		if err == nil {
-			o.n, err = sys.SendTo(d.fd, o.buf, o.bufsOrNil(), &to, o.flags)
+			o.n, err = sys.SendTo(d.fd, o.buf, o.bufs(), &to, int(o.flags))
 		}
 	case opAccept:
-		o.fd, _, err = sys.Accept(d.fd)
-		o.flags = d.fam
+		o.x.fd, _, err = sys.Accept(d.fd)
+		o.flags = int32(d.fam)
 		if err == syscall.ECONNABORTED {
 			return false // the peer gave up before we took it; wait for the next
 		}
@@ -73,9 +73,9 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 		if !onEvent {
 			ev := int16(unix.POLLIN)
 			switch o.flags {
-			case int(WaitWrite):
+			case int32(WaitWrite):
 				ev = unix.POLLOUT
-			case int(WaitError):
+			case int32(WaitError):
 				ev = unix.POLLPRI
 			}
 			if sys.PollNow(d.fd, ev) == 0 {
@@ -110,10 +110,10 @@ func (o *op) recv(fd int) (int, error) {
 	for {
 		var n int
 		var err error
-		if o.bufs == nil || len(o.bufs) == 0 {
-			n, err = sys.Recv(fd, o.buf, o.flags)
+		if bufs := o.bufs(); bufs == nil {
+			n, err = sys.Recv(fd, o.buf, int(o.flags))
 		} else {
-			n, err = sys.Readv(fd, o.bufs, o.flags)
+			n, err = sys.Readv(fd, bufs, int(o.flags))
 		}
 		if err != syscall.EINTR {
 			return n, err
@@ -127,10 +127,10 @@ func (o *op) send(fd int) (int, error) {
 	for {
 		var n int
 		var err error
-		if o.bufs == nil || len(o.bufs) == 0 {
-			n, err = sys.Send(fd, o.buf, o.flags)
+		if bufs := o.bufs(); bufs == nil {
+			n, err = sys.Send(fd, o.buf, int(o.flags))
 		} else {
-			n, err = sys.Writev(fd, o.bufs, o.flags)
+			n, err = sys.Writev(fd, bufs, int(o.flags))
 		}
 		if err != syscall.EINTR {
 			return n, err
@@ -138,22 +138,17 @@ func (o *op) send(fd int) (int, error) {
 	}
 }
 
-func (o *op) bufsOrNil() [][]byte {
-	if len(o.bufs) == 0 {
-		return nil
-	}
-	return o.bufs
-}
 
 // iovSize is the number of bytes one syscall was offered: all of o's
 // buffers, or the first IOV_MAX non-empty ones of a longer sequence. A
 // transfer shorter than that consumed the readiness edge.
 func (o *op) iovSize() int {
-	if len(o.bufs) == 0 {
+	bufs := o.bufs()
+	if bufs == nil {
 		return len(o.buf)
 	}
 	n, k := 0, 0
-	for _, b := range o.bufs {
+	for _, b := range bufs {
 		if len(b) == 0 {
 			continue
 		}
@@ -166,10 +161,3 @@ func (o *op) iovSize() int {
 	return n
 }
 
-// size is the number of bytes o's buffers hold.
-func (o *op) size() int {
-	if len(o.bufs) == 0 {
-		return len(o.buf)
-	}
-	return Buffers(o.bufs).Len()
-}

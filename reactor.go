@@ -98,10 +98,11 @@ func (o *op) isNoop(d *fdState) bool {
 	if d.dgram || (o.kind != opRead && o.kind != opWrite) {
 		return false
 	}
-	if o.buf != nil || len(o.bufs) == 0 {
+	bufs := o.bufs()
+	if bufs == nil {
 		return len(o.buf) == 0
 	}
-	for _, b := range o.bufs {
+	for _, b := range bufs {
 		if len(b) > 0 {
 			return false
 		}

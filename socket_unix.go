@@ -210,4 +210,4 @@ func (d *fdState) localEndpointLocked() (netip.AddrPort, error) { return sys.Get
 
 // familyOfAccepted is the family of the descriptor an accept op took: the
 // listener's, which perform recorded in o.flags.
-func (o *op) familyOfAccepted() int { return o.flags }
+func (o *op) familyOfAccepted() int { return int(o.flags) }

@@ -90,15 +90,15 @@ func (a *TCPAcceptor) AsyncAcceptOn(ex Executor, h func(s *TCPSocket, err error)
 	}
 	c := a.d.c
 	o, cfg := newOp(opAccept, c, a.ex, opts)
-	o.hA = h
-	o.aex = ex
+	o.h = h
+	o.ext().aex = ex
 	c.workStarted()
 	c.be.start(&a.d, o, dirRead, cfg)
 }
 
 // Accept blocks until a connection arrives; it needs no Run.
 func (a *TCPAcceptor) Accept() (*TCPSocket, error) {
-	o := op{kind: opAccept, aex: a.ex}
+	o := op{kind: opAccept, x: &opExt{aex: a.ex}}
 	if err := a.d.performBlocking(&o, pollIn); err != nil {
 		return nil, err
 	}
@@ -117,10 +117,11 @@ func (o *op) acceptedSocket() (*TCPSocket, error) {
 	if o.err != nil {
 		return nil, o.err
 	}
-	s := &TCPSocket{ex: o.aex}
-	s.d.init(o.aex.Context())
+	x := o.x
+	s := &TCPSocket{ex: x.aex}
+	s.d.init(x.aex.Context())
 	s.d.mu.Lock()
-	err := s.d.adoptLocked(o.fd, o.familyOfAccepted())
+	err := s.d.adoptLocked(x.fd, o.familyOfAccepted())
 	s.d.mu.Unlock()
 	if err != nil {
 		return nil, err

@@ -49,7 +49,7 @@ func (s *TCPSocket) AsyncConnect(ep netip.AddrPort, h func(err error), opts ...O
 	}
 	c := s.d.c
 	o, cfg := newOp(opConnect, c, s.ex, opts)
-	o.hE = h
+	o.h = h
 	c.workStarted()
 	d := &s.d
 	d.mu.Lock()
@@ -124,8 +124,8 @@ func (s *TCPSocket) async(kind opKind, dir int, b Buffers, flags MessageFlags, h
 	}
 	c := s.d.c
 	o, cfg := newOp(kind, c, s.ex, opts)
-	o.hN = h
-	o.flags = int(flags)
+	o.h = h
+	o.flags = int32(flags)
 	o.setBuffers(b)
 	c.workStarted()
 	c.be.start(&s.d, o, dir, cfg)
@@ -139,8 +139,8 @@ func (s *TCPSocket) AsyncWait(w WaitType, h func(err error), opts ...OpOption) {
 	}
 	c := s.d.c
 	o, cfg := newOp(opWait, c, s.ex, opts)
-	o.hE = h
-	o.flags = int(w)
+	o.h = h
+	o.flags = int32(w)
 	c.workStarted()
 	dir := dirRead
 	switch w {
@@ -157,7 +157,7 @@ func (s *TCPSocket) WriteSome(b Buffers) (int, error) { return s.Send(b, 0) }
 
 // Send is WriteSome with message flags.
 func (s *TCPSocket) Send(b Buffers, flags MessageFlags) (int, error) {
-	o := op{kind: opWrite, flags: int(flags), bufs: b}
+	o := blockingOp(opWrite, flags, b)
 	err := s.d.performBlocking(&o, pollOut)
 	return o.n, err
 }
@@ -167,7 +167,7 @@ func (s *TCPSocket) ReadSome(b Buffers) (int, error) { return s.Receive(b, 0) }
 
 // Receive is ReadSome with message flags.
 func (s *TCPSocket) Receive(b Buffers, flags MessageFlags) (int, error) {
-	o := op{kind: opRead, flags: int(flags), bufs: b}
+	o := blockingOp(opRead, flags, b)
 	ev := int16(pollIn)
 	if flags&MsgOutOfBand != 0 {
 		ev = pollPri

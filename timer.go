@@ -85,8 +85,9 @@ func (t *Timer) AsyncWait(h func(err error), opts ...OpOption) {
 	}
 	c := t.c
 	o, cfg := newOp(opTimer, c, t.ex, opts)
-	o.hE = h
-	o.tm = t
+	o.h = h
+	x := o.ext()
+	x.tm = t
 	c.workStarted()
 	c.mu.Lock()
 	if o.ctxDone() || c.closed.Load() {
@@ -95,11 +96,11 @@ func (t *Timer) AsyncWait(h func(err error), opts ...OpOption) {
 		o.completeNow()
 		return
 	}
-	o.when = t.expiry
+	x.when = t.expiry
 	t.waits = append(t.waits, o)
 	c.timers.push(o)
 	o.watch(cfg, t)
-	wake := o.hidx == 0 && o.when < c.pollEnd && c.wakeLocked()
+	wake := x.hidx == 0 && x.when < c.pollEnd && c.wakeLocked()
 	c.mu.Unlock()
 	if wake {
 		c.be.wake()
@@ -155,10 +156,10 @@ func (c *IOContext) expireTimersLocked(out *opList) {
 		return
 	}
 	now := c.now()
-	for len(c.timers) > 0 && c.timers[0].when <= now {
+	for len(c.timers) > 0 && c.timers[0].x.when <= now {
 		o := c.timers[0]
 		c.timers.remove(o)
-		o.tm.dropWaitLocked(o)
+		o.x.tm.dropWaitLocked(o)
 		out.push(o)
 	}
 }
@@ -169,12 +170,12 @@ type timerHeap []*op
 
 func (h *timerHeap) push(o *op) {
 	*h = append(*h, o)
-	o.hidx = len(*h) - 1
-	h.up(o.hidx)
+	o.x.hidx = len(*h) - 1
+	h.up(o.x.hidx)
 }
 
 func (h *timerHeap) remove(o *op) {
-	i := o.hidx
+	i := o.x.hidx
 	if i < 0 {
 		return
 	}
@@ -182,11 +183,11 @@ func (h *timerHeap) remove(o *op) {
 	last := len(s) - 1
 	if i != last {
 		s[i] = s[last]
-		s[i].hidx = i
+		s[i].x.hidx = i
 	}
 	s[last] = nil
 	*h = s[:last]
-	o.hidx = -1
+	o.x.hidx = -1
 	if i != last {
 		h.down(i)
 		h.up(i)
@@ -196,7 +197,7 @@ func (h *timerHeap) remove(o *op) {
 func (h timerHeap) up(i int) {
 	for i > 0 {
 		p := (i - 1) / 2
-		if h[p].when <= h[i].when {
+		if h[p].x.when <= h[i].x.when {
 			return
 		}
 		h.swap(i, p)
@@ -211,10 +212,10 @@ func (h timerHeap) down(i int) {
 			return
 		}
 		m := l
-		if r := l + 1; r < len(h) && h[r].when < h[l].when {
+		if r := l + 1; r < len(h) && h[r].x.when < h[l].x.when {
 			m = r
 		}
-		if h[i].when <= h[m].when {
+		if h[i].x.when <= h[m].x.when {
 			return
 		}
 		h.swap(i, m)
@@ -224,6 +225,6 @@ func (h timerHeap) down(i int) {
 
 func (h timerHeap) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].hidx = i
-	h[j].hidx = j
+	h[i].x.hidx = i
+	h[j].x.hidx = j
 }

@@ -51,14 +51,16 @@ func (s *UDPSocket) AsyncReceiveBatch(msgs []Message, h func(n int, err error), 
 
 func (s *UDPSocket) asyncBatch(kind opKind, dir int, msgs []Message, h func(int, error), opts []OpOption) {
 	o, cfg := s.newOp(kind, h != nil, opts)
-	o.hN, o.batch = h, msgs
+	o.h = h
+	o.ext().batch = msgs
 	s.start(o, cfg, dir, nil, 0)
 }
 
 // SendBatch is AsyncSendBatch's blocking form: it waits until it can send
 // at least one message. It needs no Run.
 func (s *UDPSocket) SendBatch(msgs []Message) (int, error) {
-	o := op{kind: opSendBatch, batch: msgs}
+	o := blockingOp(opSendBatch, 0, nil)
+	o.x.batch = msgs
 	err := s.d.performBlocking(&o, pollOut)
 	return o.n, err
 }
@@ -66,7 +68,8 @@ func (s *UDPSocket) SendBatch(msgs []Message) (int, error) {
 // ReceiveBatch is AsyncReceiveBatch's blocking form: it waits until at
 // least one datagram has arrived. It needs no Run.
 func (s *UDPSocket) ReceiveBatch(msgs []Message) (int, error) {
-	o := op{kind: opRecvBatch, batch: msgs}
+	o := blockingOp(opRecvBatch, 0, nil)
+	o.x.batch = msgs
 	err := s.d.performBlocking(&o, pollIn)
 	return o.n, err
 }

@@ -16,7 +16,7 @@ var batchScratch = sync.Pool{New: func() any { return new(sys.MsgBatch) }}
 // sendmmsg or recvmmsg over o.batch. It reports false on EAGAIN, which
 // consumes the edge as it does for the other ops.
 func (o *op) performBatch(d *fdState) bool {
-	msgs := o.batch
+	msgs := o.x.batch
 	if len(msgs) > sys.MaxBatch {
 		msgs = msgs[:sys.MaxBatch]
 	}

@@ -87,7 +87,7 @@ func (s *UDPSocket) Connect(ep netip.AddrPort) error {
 // handler's executor as for every other operation.
 func (s *UDPSocket) AsyncConnect(ep netip.AddrPort, h func(err error), opts ...OpOption) {
 	o, _ := s.newOp(opConnect, h != nil, opts)
-	o.hE = h
+	o.h = h
 	s.d.c.workStarted()
 	o.err = s.Connect(ep)
 	o.completeNow()
@@ -106,7 +106,8 @@ func (s *UDPSocket) AsyncSend(b Buffers, flags MessageFlags, h func(n int, err e
 // terminal, partial and total cancellation.
 func (s *UDPSocket) AsyncSendTo(b Buffers, to netip.AddrPort, flags MessageFlags, h func(n int, err error), opts ...OpOption) {
 	o, cfg := s.newOp(opSendTo, h != nil, opts)
-	o.hN, o.addr = h, to
+	o.h = h
+	o.ext().addr = to
 	s.start(o, cfg, dirWrite, b, flags)
 }
 
@@ -123,20 +124,20 @@ func (s *UDPSocket) AsyncReceive(b Buffers, flags MessageFlags, h func(n int, er
 // and total cancellation.
 func (s *UDPSocket) AsyncReceiveFrom(b Buffers, flags MessageFlags, h func(n int, from netip.AddrPort, err error), opts ...OpOption) {
 	o, cfg := s.newOp(opRecvFrom, h != nil, opts)
-	o.hF = h
+	o.h = h
 	s.start(o, cfg, dirRead, b, flags)
 }
 
 func (s *UDPSocket) async(kind opKind, dir int, b Buffers, flags MessageFlags, h func(int, error), opts []OpOption) {
 	o, cfg := s.newOp(kind, h != nil, opts)
-	o.hN = h
+	o.h = h
 	s.start(o, cfg, dir, b, flags)
 }
 
 // start counts o as work and hands it, with its buffers and flags, to the
 // backend on direction dir.
 func (s *UDPSocket) start(o *op, cfg *opConfig, dir int, b Buffers, flags MessageFlags) {
-	o.flags = int(flags)
+	o.flags = int32(flags)
 	o.setBuffers(b)
 	c := s.d.c
 	c.workStarted()
@@ -155,14 +156,15 @@ func (s *UDPSocket) newOp(kind opKind, hasHandler bool, opts []OpOption) (*op, *
 // Send sends b as one datagram to the connected peer, blocking until the
 // socket takes it; it needs no Run.
 func (s *UDPSocket) Send(b Buffers, flags MessageFlags) (int, error) {
-	o := op{kind: opSendDgram, flags: int(flags), bufs: b}
+	o := blockingOp(opSendDgram, flags, b)
 	err := s.d.performBlocking(&o, pollOut)
 	return o.n, err
 }
 
 // SendTo sends b as one datagram to to, blocking until the socket takes it.
 func (s *UDPSocket) SendTo(b Buffers, to netip.AddrPort, flags MessageFlags) (int, error) {
-	o := op{kind: opSendTo, flags: int(flags), bufs: b, addr: to}
+	o := blockingOp(opSendTo, flags, b)
+	o.x.addr = to
 	err := s.d.performBlocking(&o, pollOut)
 	return o.n, err
 }
@@ -176,9 +178,9 @@ func (s *UDPSocket) Receive(b Buffers, flags MessageFlags) (int, error) {
 // ReceiveFrom receives one datagram into b and returns its sender, blocking
 // until one arrives.
 func (s *UDPSocket) ReceiveFrom(b Buffers, flags MessageFlags) (int, netip.AddrPort, error) {
-	o := op{kind: opRecvFrom, flags: int(flags), bufs: b}
+	o := blockingOp(opRecvFrom, flags, b)
 	err := s.d.performBlocking(&o, pollIn)
-	return o.n, o.addr, err
+	return o.n, o.x.addr, err
 }
 
 // Cancel completes every pending operation with ErrOperationAborted. An
