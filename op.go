@@ -276,23 +276,40 @@ func (l *opList) pop() *op {
 
 func (l *opList) empty() bool { return l.head == nil }
 
-// remove unlinks o, reporting whether it was in the list.
-func (l *opList) remove(o *op) bool {
-	var prev *op
-	for x := l.head; x != nil; prev, x = x, x.next {
-		if x != o {
-			continue
+
+// opQueue is a descriptor's FIFO of waiting ops, linked through op.next. It
+// keeps only the head: queues are almost always empty or one op long, and a
+// socket is smaller without a tail pointer per direction.
+type opQueue struct{ head *op }
+
+func (q *opQueue) empty() bool { return q.head == nil }
+
+func (q *opQueue) push(o *op) {
+	o.next = nil
+	p := &q.head
+	for *p != nil {
+		p = &(*p).next
+	}
+	*p = o
+}
+
+func (q *opQueue) pop() *op {
+	o := q.head
+	if o != nil {
+		q.head = o.next
+		o.next = nil
+	}
+	return o
+}
+
+// remove unlinks o, reporting whether it was queued here.
+func (q *opQueue) remove(o *op) bool {
+	for p := &q.head; *p != nil; p = &(*p).next {
+		if *p == o {
+			*p = o.next
+			o.next = nil
+			return true
 		}
-		if prev == nil {
-			l.head = x.next
-		} else {
-			prev.next = x.next
-		}
-		if l.tail == x {
-			l.tail = prev
-		}
-		x.next = nil
-		return true
 	}
 	return false
 }

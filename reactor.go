@@ -21,15 +21,15 @@ type fdState struct {
 	fd     int        // -1 when not open
 	c      *IOContext // the context whose backend knows fd
 	token  uint64     // the backend's handle for fd (slot and generation)
-	q      [3]opList  // waiting ops: dirRead, dirWrite, dirExcept
+	q      [3]opQueue // waiting ops: dirRead, dirWrite, dirExcept
 	wFull  bool       // a short write consumed the write edge: queue without trying
 	rEmpty bool       // a read saw EAGAIN or came up short: queue without trying
 	hup    bool       // the peer closed or the socket has an error: always try
-	fam    int        // AF_INET or AF_INET6 while open
+	fam    uint8      // AF_INET or AF_INET6 while open
 	dgram  bool       // datagram socket: empty ops are real, 0 bytes is no EOF
 }
 
-func (d *fdState) family() int { return d.fam }
+func (d *fdState) family() int { return int(d.fam) }
 
 func (d *fdState) init(c *IOContext) {
 	d.fd = -1

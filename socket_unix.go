@@ -38,7 +38,7 @@ func (d *fdState) adoptLocked(fd, family int) error {
 		sys.Close(fd)
 		return ErrContextClosed
 	}
-	d.fd, d.fam = fd, family
+	d.fd, d.fam = fd, uint8(family)
 	d.wFull, d.rEmpty, d.hup = false, false, false
 	if err := d.c.be.register(d); err != nil {
 		sys.Close(fd)
@@ -170,7 +170,7 @@ func boolInt(b bool) int {
 
 // bindLocked binds d to ep (d.mu held).
 func (d *fdState) bindLocked(ep netip.AddrPort) error {
-	sa, err := sys.MakeSockaddr(ep, d.fam)
+	sa, err := sys.MakeSockaddr(ep, d.family())
 	if err != nil {
 		return err
 	}
@@ -179,7 +179,7 @@ func (d *fdState) bindLocked(ep netip.AddrPort) error {
 
 // connectStart issues connect(2) for an async connect (d.mu held).
 func (d *fdState) connectStart(ep netip.AddrPort) error {
-	sa, err := sys.MakeSockaddr(ep, d.fam)
+	sa, err := sys.MakeSockaddr(ep, d.family())
 	if err != nil {
 		return err
 	}
