@@ -211,3 +211,9 @@ func (d *fdState) localEndpointLocked() (netip.AddrPort, error) { return sys.Get
 // familyOfAccepted is the family of the descriptor an accept op took: the
 // listener's, which perform recorded in o.flags.
 func (o *op) familyOfAccepted() int { return int(o.flags) }
+
+// connected reports whether the open descriptor has a peer (d.mu held).
+func (d *fdState) connected() bool {
+	_, err := sys.Getpeername(d.fd)
+	return err == nil
+}

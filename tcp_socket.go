@@ -72,6 +72,10 @@ func (s *TCPSocket) connectLocked(ep netip.AddrPort) error {
 		if err := d.openLocked(sysFamily(ep), unix.SOCK_STREAM); err != nil {
 			return err
 		}
+	} else if d.connected() {
+		// Linux answers 0, not EISCONN, to the first connect(2) after a
+		// non-blocking one completed; say what is true.
+		return syscall.EISCONN
 	}
 	return d.connectStart(ep)
 }
