@@ -48,7 +48,6 @@ type op struct {
 	n     int
 	err   error
 	c     *IOContext    // the context that counts the op's work
-	d     *fdState      // the descriptor it is queued on
 	ex    Executor      // where the handler runs (never nil once started)
 	h     any           // the handler: one of the func types of handlerFor
 	seq   atomic.Uint64 // bumped at release: a cancellation key
@@ -165,7 +164,7 @@ func (o *op) release() {
 	o.state, o.flags = opIdle, 0
 	o.buf = nil
 	o.n, o.err = 0, nil
-	o.c, o.d, o.ex, o.h = nil, nil, nil, nil
+	o.c, o.ex, o.h = nil, nil, nil
 	opPool.Put(o)
 }
 
@@ -275,7 +274,6 @@ func (l *opList) pop() *op {
 }
 
 func (l *opList) empty() bool { return l.head == nil }
-
 
 // opQueue is a descriptor's FIFO of waiting ops, linked through op.next. It
 // keeps only the head: queues are almost always empty or one op long, and a

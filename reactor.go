@@ -57,7 +57,6 @@ func (d *fdState) startLocked(o *op, dir int, cfg *opConfig) {
 	default:
 		q := &d.q[dir]
 		if !q.empty() || d.exhausted(dir) || !o.perform(d, false) {
-			o.d = d
 			o.state = opQueued
 			o.watch(cfg, d)
 			q.push(o)
