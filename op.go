@@ -44,14 +44,14 @@ type op struct {
 	kind  opKind
 	state uint8 // opIdle, opQueued: guarded by the queue's lock
 	flags int32
-	buf   []byte // the single buffer (a longer sequence is in x.bufs)
-	n     int
+	buf   []byte        // the single buffer (a longer sequence is in x.bufs)
+	n     int32         // bytes moved (at most 0x7ffff000 per syscall on Linux)
+	seq   atomic.Uint32 // bumped at release: a cancellation key
 	err   error
-	c     *IOContext    // the context that counts the op's work
-	ex    Executor      // where the handler runs (never nil once started)
-	h     any           // the handler: one of the func types of handlerFor
-	seq   atomic.Uint64 // bumped at release: a cancellation key
-	x     *opExt        // the rarer parts, or nil
+	c     *IOContext // the context that counts the op's work
+	ex    Executor   // where the handler runs (never nil once started)
+	h     any        // the handler: func(int, error), func(error), func(*TCPSocket, error) or func(int, netip.AddrPort, error)
+	x     *opExt     // the rarer parts, or nil
 }
 
 // opExt holds what only some ops need.
@@ -171,12 +171,12 @@ func (o *op) release() {
 // run is the op's completion: it leaves its cancellation slot, recycles
 // itself and calls the handler. The scheduler counts the work done after.
 func (o *op) run(r *runner) {
-	n, err := o.n, o.err
+	n, err := int(o.n), o.err
 	var addr netip.AddrPort
 	var sock *TCPSocket
 	if x := o.x; x != nil {
 		if x.sig != nil {
-			x.sig.clear(o, o.seq.Load())
+			x.sig.clear(o, o.key())
 		}
 		if x.stop != nil {
 			x.stop()
@@ -237,10 +237,10 @@ func (o *op) watch(_ *opConfig, cn canceller) {
 		return
 	}
 	if x.sig != nil {
-		x.sig.install(cn, o, o.seq.Load())
+		x.sig.install(cn, o, o.key())
 	}
 	if x.wctx != nil && x.wctx.Done() != nil {
-		seq := o.seq.Load()
+		seq := o.key()
 		x.stop = context.AfterFunc(x.wctx, func() { cn.cancelOp(o, seq, CancelTerminal) })
 	}
 }
@@ -311,3 +311,7 @@ func (q *opQueue) remove(o *op) bool {
 	}
 	return false
 }
+
+// key is the op's cancellation key: its recycling count, so that a request
+// for an op that already completed and was reused is told apart.
+func (o *op) key() uint64 { return uint64(o.seq.Load()) }

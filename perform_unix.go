@@ -15,33 +15,34 @@ import (
 // result in o.n/o.err. onEvent says readiness was just reported for o's
 // direction, which is what completes a readiness-only wait.
 func (o *op) perform(d *fdState, onEvent bool) bool {
+	var n int
 	var err error
 	switch o.kind {
 	case opRead, opRecvDgram:
-		o.n, err = o.recv(d.fd)
+		n, err = o.recv(d.fd)
 		if err == syscall.EINVAL && o.flags&unix.MSG_OOB != 0 {
 			return false // no urgent data (yet): wait for EPOLLPRI
 		}
 		if err == nil && o.kind == opRead {
-			if o.n == 0 {
+			if n == 0 {
 				err = io.EOF
-			} else if o.flags&(unix.MSG_PEEK|unix.MSG_OOB) == 0 && o.n < o.iovSize() {
+			} else if o.flags&(unix.MSG_PEEK|unix.MSG_OOB) == 0 && n < o.iovSize() {
 				d.rEmpty = true
 			}
 		}
 	case opWrite:
-		o.n, err = o.send(d.fd)
-		if err == nil && o.n < o.iovSize() {
+		n, err = o.send(d.fd)
+		if err == nil && n < o.iovSize() {
 			d.wFull = true
 		}
 	case opSendDgram: // one datagram, even of empty or too many buffers
-		o.n, err = sys.SendTo(d.fd, o.buf, o.bufs(), nil, int(o.flags))
+		n, err = sys.SendTo(d.fd, o.buf, o.bufs(), nil, int(o.flags))
 	case opSendBatch, opRecvBatch:
 		return o.performBatch(d)
 	case opRecvFrom:
 		var from sys.Sockaddr
 		var trunc bool
-		o.n, trunc, err = sys.RecvFrom(d.fd, o.buf, o.bufs(), &from, int(o.flags))
+		n, trunc, err = sys.RecvFrom(d.fd, o.buf, o.bufs(), &from, int(o.flags))
 		if err == nil {
 			o.ext().addr = from.AddrPort()
 			if trunc {
@@ -52,7 +53,7 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 		var to sys.Sockaddr
 		to, err = sys.MakeSockaddr(o.x.addr, d.family())
 		if err == nil {
-			o.n, err = sys.SendTo(d.fd, o.buf, o.bufs(), &to, int(o.flags))
+			n, err = sys.SendTo(d.fd, o.buf, o.bufs(), &to, int(o.flags))
 		}
 	case opAccept:
 		o.x.fd, _, err = sys.Accept(d.fd)
@@ -89,7 +90,7 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 		}
 		return false
 	}
-	o.err = err
+	o.n, o.err = int32(n), err // a syscall moves at most 0x7ffff000 bytes
 	return true
 }
 

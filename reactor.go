@@ -27,6 +27,25 @@ type fdState struct {
 	hup    bool       // the peer closed or the socket has an error: always try
 	fam    uint8      // AF_INET or AF_INET6 while open
 	dgram  bool       // datagram socket: empty ops are real, 0 bytes is no EOF
+	write  bool       // a composed write (AsyncWrite) runs on this stream
+}
+
+// tryLockWrite marks a composed write in progress; false if one already is.
+// The flag lives under mu, beside the others, to keep a socket small.
+func (d *fdState) tryLockWrite() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.write {
+		return false
+	}
+	d.write = true
+	return true
+}
+
+func (d *fdState) unlockWrite() {
+	d.mu.Lock()
+	d.write = false
+	d.mu.Unlock()
 }
 
 func (d *fdState) family() int { return int(d.fam) }
@@ -166,7 +185,7 @@ func (d *fdState) cancelOp(o *op, key uint64, t CancellationType) {
 		return
 	}
 	d.mu.Lock()
-	if o.seq.Load() != key || !d.unqueue(o) {
+	if o.key() != key || !d.unqueue(o) {
 		d.mu.Unlock()
 		return
 	}

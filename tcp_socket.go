@@ -2,7 +2,6 @@ package asio
 
 import (
 	"net/netip"
-	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -12,9 +11,8 @@ import (
 // rules of the package; ops of one direction are performed and completed in
 // the order they were initiated. Every method is safe from any goroutine.
 type TCPSocket struct {
-	d       fdState
-	ex      Executor
-	writing atomic.Bool // a composed write (AsyncWrite) is in progress
+	d  fdState
+	ex Executor
 }
 
 // NewTCPSocket returns a socket, not yet open, whose handlers run on ex.
@@ -163,7 +161,7 @@ func (s *TCPSocket) WriteSome(b Buffers) (int, error) { return s.Send(b, 0) }
 func (s *TCPSocket) Send(b Buffers, flags MessageFlags) (int, error) {
 	o := blockingOp(opWrite, flags, b)
 	err := s.d.performBlocking(&o, pollOut)
-	return o.n, err
+	return int(o.n), err
 }
 
 // ReadSome reads some bytes into b, blocking until it can.
@@ -177,7 +175,7 @@ func (s *TCPSocket) Receive(b Buffers, flags MessageFlags) (int, error) {
 		ev = pollPri
 	}
 	err := s.d.performBlocking(&o, ev)
-	return o.n, err
+	return int(o.n), err
 }
 
 // Cancel completes every pending operation with ErrOperationAborted. An
@@ -253,5 +251,5 @@ func (s *TCPSocket) Bind(ep netip.AddrPort) error {
 }
 
 // tryLockWrite marks a composed write in progress; false if one already is.
-func (s *TCPSocket) tryLockWrite() bool { return s.writing.CompareAndSwap(false, true) }
-func (s *TCPSocket) unlockWrite()       { s.writing.Store(false) }
+func (s *TCPSocket) tryLockWrite() bool { return s.d.tryLockWrite() }
+func (s *TCPSocket) unlockWrite()       { s.d.unlockWrite() }

@@ -125,7 +125,7 @@ func (t *Timer) cancelOp(o *op, key uint64, ct CancellationType) {
 	c.mu.Lock()
 	// Only o's atomic key is read before t.waits (under c.mu) says o is
 	// still pending here: a request racing with its expiry is harmless.
-	if o.seq.Load() != key || !t.dropWaitLocked(o) {
+	if o.key() != key || !t.dropWaitLocked(o) {
 		c.mu.Unlock()
 		return
 	}

@@ -62,7 +62,7 @@ func (s *UDPSocket) SendBatch(msgs []Message) (int, error) {
 	o := blockingOp(opSendBatch, 0, nil)
 	o.x.batch = msgs
 	err := s.d.performBlocking(&o, pollOut)
-	return o.n, err
+	return int(o.n), err
 }
 
 // ReceiveBatch is AsyncReceiveBatch's blocking form: it waits until at
@@ -71,5 +71,5 @@ func (s *UDPSocket) ReceiveBatch(msgs []Message) (int, error) {
 	o := blockingOp(opRecvBatch, 0, nil)
 	o.x.batch = msgs
 	err := s.d.performBlocking(&o, pollIn)
-	return o.n, err
+	return int(o.n), err
 }

@@ -38,7 +38,7 @@ func (o *op) performBatch(d *fdState) bool {
 		d.markEmpty(o)
 		return false
 	}
-	o.n, o.err = n, err
+	o.n, o.err = int32(n), err
 	return true
 }
 

@@ -158,7 +158,7 @@ func (s *UDPSocket) newOp(kind opKind, hasHandler bool, opts []OpOption) (*op, *
 func (s *UDPSocket) Send(b Buffers, flags MessageFlags) (int, error) {
 	o := blockingOp(opSendDgram, flags, b)
 	err := s.d.performBlocking(&o, pollOut)
-	return o.n, err
+	return int(o.n), err
 }
 
 // SendTo sends b as one datagram to to, blocking until the socket takes it.
@@ -166,7 +166,7 @@ func (s *UDPSocket) SendTo(b Buffers, to netip.AddrPort, flags MessageFlags) (in
 	o := blockingOp(opSendTo, flags, b)
 	o.x.addr = to
 	err := s.d.performBlocking(&o, pollOut)
-	return o.n, err
+	return int(o.n), err
 }
 
 // Receive receives one datagram into b, blocking until one arrives.
@@ -180,7 +180,7 @@ func (s *UDPSocket) Receive(b Buffers, flags MessageFlags) (int, error) {
 func (s *UDPSocket) ReceiveFrom(b Buffers, flags MessageFlags) (int, netip.AddrPort, error) {
 	o := blockingOp(opRecvFrom, flags, b)
 	err := s.d.performBlocking(&o, pollIn)
-	return o.n, o.x.addr, err
+	return int(o.n), o.x.addr, err
 }
 
 // Cancel completes every pending operation with ErrOperationAborted. An
