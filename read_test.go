@@ -1,0 +1,260 @@
+package asio
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand"
+	"strings"
+	"testing"
+)
+
+// TestAsyncReadAlgorithm is TestAsyncWriteAlgorithm's read side: the same
+// cases through AsyncRead/AsyncReadCond on a test stream.
+func TestAsyncReadAlgorithm(t *testing.T) {
+	for _, c := range transferCases() {
+		t.Run(c.name, func(t *testing.T) { runTransferCase(t, c, false) })
+	}
+}
+
+// TestAsyncReadEOF: the stream ends before the buffers are full: io.EOF
+// with the bytes read so far.
+func TestAsyncReadEOF(t *testing.T) {
+	ctx := newTestContext(t)
+	st := newTestStream(ctx.Executor())
+	st.in = [][]byte{[]byte("abc"), []byte("de")}
+	st.eof = true
+	buf := make([]byte, 10)
+	h, ch := resultChan()
+	AsyncRead(st, [][]byte{buf}, h)
+	if r := runFor1(t, ctx, ch); r.n != 5 || r.err != io.EOF || string(buf[:5]) != "abcde" {
+		t.Fatalf("(%d, %v) %q, want (5, io.EOF)", r.n, r.err, buf)
+	}
+	// On a socket: the peer closes half-way.
+	c, s := connectedPair(t, ctx)
+	c.WriteSome([][]byte{[]byte("xyz")})
+	c.Close()
+	AsyncRead(s, [][]byte{buf}, h)
+	if r := runFor1(t, ctx, ch); r.n != 3 || r.err != io.EOF || string(buf[:3]) != "xyz" {
+		t.Fatalf("socket: (%d, %v) %q, want (3, io.EOF)", r.n, r.err, buf[:3])
+	}
+}
+
+// TestAsyncReadCondOnSocket: TransferAtLeast returns once enough arrived,
+// though the buffer has room for more.
+func TestAsyncReadCondOnSocket(t *testing.T) {
+	ctx := newTestContext(t)
+	c, s := connectedPair(t, ctx)
+	buf := make([]byte, 100)
+	h, ch := resultChan()
+	AsyncReadCond(s, [][]byte{buf}, TransferAtLeast(5), h)
+	c.WriteSome([][]byte{[]byte("ab")})
+	assertPending(t, ctx, ch, "2 of at least 5 bytes")
+	c.WriteSome([][]byte{[]byte("cdefg")})
+	r := runFor1(t, ctx, ch)
+	if r.err != nil || r.n < 5 || string(buf[:r.n]) != "abcdefg"[:r.n] {
+		t.Fatalf("(%d, %v) %q", r.n, r.err, buf[:r.n])
+	}
+	AsyncReadCond(s, [][]byte{buf}, TransferExactly(3), h)
+	c.WriteSome([][]byte{[]byte("123456")})
+	if r := runFor1(t, ctx, ch); r.n != 3 || r.err != nil {
+		t.Fatalf("TransferExactly(3): (%d, %v)", r.n, r.err)
+	}
+}
+
+// TestAsyncReadManyBuffers: a 5000-buffer sequence (more than IOV_MAX) is
+// filled, in order, by AsyncRead.
+func TestAsyncReadManyBuffers(t *testing.T) {
+	ctx := newTestContext(t)
+	c, s := connectedPair(t, ctx)
+	bufs, _ := sparseBuffers(5000, false)
+	_, want := sparseBuffers(5000, true)
+	if _, err := c.WriteSome([][]byte{want}); err != nil {
+		t.Fatal(err)
+	}
+	h, ch := resultChan()
+	AsyncRead(s, bufs, h)
+	r := runFor1(t, ctx, ch)
+	if r.err != nil || r.n != len(want) {
+		t.Fatalf("AsyncRead into 5000 buffers: (%d, %v), want (%d, nil)", r.n, r.err, len(want))
+	}
+	if !bytes.Equal(bytes.Join(bufs, nil), want) {
+		t.Fatal("the buffers do not hold the bytes in order")
+	}
+	// AsyncReadSome into them reads a prefix.
+	c.WriteSome([][]byte{want})
+	for i := range bufs {
+		clear(bufs[i])
+	}
+	AsyncReadSome := s.AsyncReadSome
+	AsyncReadSome(bufs, h)
+	r = runFor1(t, ctx, ch)
+	if r.err != nil || r.n <= 0 || !bytes.Equal(bytes.Join(bufs, nil)[:r.n], want[:r.n]) {
+		t.Fatalf("AsyncReadSome into 5000 buffers: (%d, %v)", r.n, r.err)
+	}
+}
+
+// untilCase is one AsyncReadUntil run over a test stream.
+type untilCase struct {
+	name    string
+	chunks  []string // the stream delivers at most one chunk per call
+	eof     bool
+	max     int    // DynamicBuffer max
+	before  string // already in the buffer
+	delim   string
+	wantN   int
+	wantErr error
+	wantBuf string // the buffer's readable bytes after
+}
+
+func TestAsyncReadUntil(t *testing.T) {
+	cases := []untilCase{
+		{name: "in pieces", chunks: []string{"he", "llo", "\nwor"}, delim: "\n", wantN: 6, wantBuf: "hello\nwor"},
+		{name: "delimiter spans two reads", chunks: []string{"abc\r", "\ndef"}, delim: "\r\n", wantN: 5, wantBuf: "abc\r\ndef"},
+		{name: "delimiter spans three reads", chunks: []string{"aX", "Y", "Zb"}, delim: "XYZ", wantN: 4, wantBuf: "aXYZb"},
+		{name: "partial delimiter then the real one", chunks: []string{"aXY", "XYZ"}, delim: "XYZ", wantN: 6, wantBuf: "aXYXYZ"},
+		{name: "first of two delimiters", chunks: []string{"a;b;c"}, delim: ";", wantN: 2, wantBuf: "a;b;c"},
+		{name: "already in the buffer", before: "line\nmore", chunks: []string{"never read"}, delim: "\n", wantN: 5, wantBuf: "line\nmore"},
+		{name: "buffer holds a part", before: "par", chunks: []string{"t\n"}, delim: "\n", wantN: 5, wantBuf: "part\n"},
+		{name: "max reached", max: 8, chunks: []string{"0123", "4567", "89\n"}, delim: "\n", wantErr: ErrMessageTooLong, wantBuf: "01234567"},
+		{name: "max reached in one read", max: 8, chunks: []string{"0123456789\n"}, delim: "\n", wantErr: ErrMessageTooLong, wantBuf: "01234567"},
+		{name: "delimiter at the max", max: 8, chunks: []string{"0123456\n"}, delim: "\n", wantN: 8, wantBuf: "0123456\n"},
+		{name: "EOF first", chunks: []string{"abc"}, eof: true, delim: "\n", wantErr: io.EOF, wantBuf: "abc"},
+		{name: "EOF at once", eof: true, delim: "\n", wantErr: io.EOF, wantBuf: ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := newTestContext(t)
+			st := newTestStream(ctx.Executor())
+			for _, ch := range c.chunks {
+				st.in = append(st.in, []byte(ch))
+			}
+			st.eof = c.eof
+			db := NewDynamicBuffer(c.max)
+			db.Write([]byte(c.before))
+			returned := false
+			h, ch := resultChan()
+			AsyncReadUntil(st, db, []byte(c.delim), func(n int, err error) {
+				if !returned {
+					t.Error("handler ran inside AsyncReadUntil")
+				}
+				h(n, err)
+			})
+			returned = true
+			r := runFor1(t, ctx, ch)
+			if r.n != c.wantN || !errors.Is(r.err, c.wantErr) || (c.wantErr == nil && r.err != nil) {
+				t.Errorf("got (%d, %v), want (%d, %v)", r.n, r.err, c.wantN, c.wantErr)
+			}
+			if got := string(db.Bytes()); got != c.wantBuf {
+				t.Errorf("buffer holds %q, want %q", got, c.wantBuf)
+			}
+			for i, call := range st.callLog() {
+				if c.max > 0 && call.offered > c.max {
+					t.Errorf("call %d offered %d bytes, more than the buffer's max %d", i+1, call.offered, c.max)
+				}
+			}
+			if c.before != "" && strings.Contains(c.before, c.delim) {
+				for _, call := range st.callLog() {
+					if call.offered != 0 {
+						t.Errorf("read %d bytes from the stream though the delimiter was in the buffer", call.offered)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestAsyncReadUntilLines: a line protocol over a socket, lines written in
+// random pieces, read back one AsyncReadUntil at a time until EOF.
+func TestAsyncReadUntilLines(t *testing.T) {
+	ctx := newTestContext(t)
+	c, s := connectedPair(t, ctx)
+	rng := rand.New(rand.NewSource(3))
+	var lines []string
+	var stream []byte
+	for i := 0; i < 200; i++ {
+		line := strings.Repeat(string(rune('a'+i%26)), rng.Intn(3000)) + "\r\n"
+		lines = append(lines, line)
+		stream = append(stream, line...)
+	}
+	go func() {
+		for len(stream) > 0 {
+			n := min(len(stream), 1+rng.Intn(5000))
+			if _, err := c.WriteSome([][]byte{stream[:n]}); err != nil {
+				return
+			}
+			stream = stream[n:]
+		}
+		c.Shutdown(ShutdownSend)
+	}()
+	db := NewDynamicBuffer(0)
+	var got []string
+	var final error
+	var next func()
+	next = func() {
+		AsyncReadUntil(s, db, []byte("\r\n"), func(n int, err error) {
+			if err != nil {
+				final = err
+				return
+			}
+			got = append(got, string(db.Bytes()[:n]))
+			db.Consume(n)
+			next()
+		})
+	}
+	next()
+	ctx.Run()
+	if final != io.EOF {
+		t.Fatalf("ended with %v, want io.EOF", final)
+	}
+	if len(got) != len(lines) {
+		t.Fatalf("%d lines, want %d", len(got), len(lines))
+	}
+	for i := range lines {
+		if got[i] != lines[i] {
+			t.Fatalf("line %d: %q, want %q", i, got[i], lines[i])
+		}
+	}
+	if db.Len() != 0 {
+		t.Fatalf("%d bytes left in the buffer", db.Len())
+	}
+}
+
+func TestDynamicBuffer(t *testing.T) {
+	b := NewDynamicBuffer(0)
+	if b.Len() != 0 || len(b.Bytes()) != 0 {
+		t.Fatal("new buffer not empty")
+	}
+	b.Write([]byte("hello "))
+	p := b.Prepare(5)
+	copy(p, "world")
+	b.Commit(5)
+	if string(b.Bytes()) != "hello world" || b.Len() != 11 {
+		t.Fatalf("%q", b.Bytes())
+	}
+	b.Consume(6)
+	if string(b.Bytes()) != "world" {
+		t.Fatalf("after Consume: %q", b.Bytes())
+	}
+	// Growing past the capacity keeps the readable bytes.
+	big := bytes.Repeat([]byte("x"), 10000)
+	copy(b.Prepare(len(big)), big)
+	b.Commit(len(big))
+	if !bytes.Equal(b.Bytes(), append([]byte("world"), big...)) {
+		t.Fatal("bytes lost while growing")
+	}
+	b.Consume(b.Len() + 10)
+	if b.Len() != 0 {
+		t.Fatal("Consume past the end left bytes")
+	}
+	// Compaction: consume most, then prepare what fits only after moving.
+	b2 := NewDynamicBuffer(0)
+	copy(b2.Prepare(512), bytes.Repeat([]byte("y"), 512))
+	b2.Commit(512)
+	b2.Consume(500)
+	copy(b2.Prepare(400), bytes.Repeat([]byte("z"), 400))
+	b2.Commit(400)
+	if want := strings.Repeat("y", 12) + strings.Repeat("z", 400); string(b2.Bytes()) != want {
+		t.Fatal("bytes damaged by compaction")
+	}
+}
