@@ -21,8 +21,9 @@ func init() { servers["asio"] = serveAsio }
 // are made once, so the read/write loop allocates nothing.
 //
 // A new connection first waits for readability (AsyncWait(WaitRead)) and
-// gets its 64 KiB buffer only when its first bytes arrive: an idle
-// connection holds no buffer, only the pending wait.
+// gets its struct and 64 KiB buffer only when its first bytes arrive: an
+// idle connection holds nothing of the server's but the pending wait's
+// closure.
 func serveAsio(addr string, contexts int) error {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
@@ -80,31 +81,32 @@ func (srv *asioServer) onAccept(s *asio.TCPSocket, err error) {
 		return
 	}
 	_ = s.SetNoDelay(true)
-	c := &asioConn{s: s}
-	s.AsyncWait(asio.WaitRead, c.onReadable)
+	// Until its first bytes arrive a connection is only this pending wait
+	// and its 16-byte closure; the connection's state comes after.
+	s.AsyncWait(asio.WaitRead, func(err error) { startConn(s, err) })
 	srv.accept()
 }
 
 func (srv *asioServer) onRetry(error) { srv.accept() }
 
-// asioConn is one connection: 32 bytes while idle, plus the pending wait's
-// handler (a 16-byte method value).
+// asioConn is one active connection, made when its first bytes arrive,
+// with its buffer and its handler method values made once.
 type asioConn struct {
 	s       *asio.TCPSocket
-	buf     *[readBufSize]byte // nil until the first bytes arrive
+	buf     *[readBufSize]byte
 	onReadH func(n int, err error)
 	onWrH   func(n int, err error)
 }
 
-func (c *asioConn) onReadable(err error) {
+func startConn(s *asio.TCPSocket, err error) {
 	if err != nil {
-		c.s.Close()
+		s.Close()
 		return
 	}
-	c.buf = new([readBufSize]byte)
+	c := &asioConn{s: s, buf: new([readBufSize]byte)}
 	c.onReadH = c.onRead
 	c.onWrH = c.onWrite
-	c.s.AsyncReadSome(asio.Buffers{c.buf[:]}, c.onReadH)
+	s.AsyncReadSome(asio.Buffers{c.buf[:]}, c.onReadH)
 }
 
 func (c *asioConn) onRead(n int, err error) {

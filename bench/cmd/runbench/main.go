@@ -190,14 +190,14 @@ func run() int {
 				}
 				r := runOne(bin, impl, sc, cfg)
 				report(r, sc)
-				for try := 0; r.Err == "" && r.OtherLoad > cfg.maxOther && try < cfg.retries; try++ {
+				for try, last := 0, r; last.Err == "" && last.OtherLoad > cfg.maxOther && try < cfg.retries; try++ {
 					// Something else ran on the machine: the figures are disturbed.
-					fmt.Fprintf(os.Stderr, "runbench:   other load %.0f%% > %.0f%%, again in 3s: ", 100*r.OtherLoad, 100*cfg.maxOther)
+					fmt.Fprintf(os.Stderr, "runbench:   other load %.0f%% > %.0f%%, again in 3s: ", 100*last.OtherLoad, 100*cfg.maxOther)
 					time.Sleep(3 * time.Second)
-					next := runOne(bin, impl, sc, cfg)
-					report(next, sc)
-					if next.Err != "" || next.OtherLoad < r.OtherLoad {
-						r = next
+					last = runOne(bin, impl, sc, cfg)
+					report(last, sc)
+					if last.Err != "" || last.OtherLoad < r.OtherLoad {
+						r = last // the least disturbed, or the failure
 					}
 				}
 				all[i] = append(all[i], r)

@@ -264,7 +264,7 @@ func updateReadme(readme string, results []scenarioResult, cfg config, started t
 	if err != nil {
 		imgDir = cfg.out
 	}
-	md := markdown(results, cfg, started, mdStyle{level: 3, charts: true, imageDir: filepath.ToSlash(imgDir)})
+	md := markdown(results, cfg, started, mdStyle{level: 2, charts: true, imageDir: filepath.ToSlash(imgDir)})
 	s = s[:i+len(readmeStart)] + "\n" + md + s[j:]
 	fmt.Fprintf(os.Stderr, "runbench: updated the results in %s\n", readme)
 	return os.WriteFile(readme, []byte(s), 0o644)
