@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -546,5 +547,63 @@ func TestComposedEmitRacesCompletion(t *testing.T) {
 	}
 	if calls.Load() != rounds {
 		t.Fatalf("%d handler calls for %d writes", calls.Load(), rounds)
+	}
+}
+
+// TestComposedStaleEmitDoesNotReachNextOp: an emit on a finished composed
+// op's signal must not cancel another composed op that happens to reuse
+// the finished op's storage. The emitter races A's completion; B, started
+// from A's handler, has no slot and no context, so nothing may abort it.
+func TestComposedStaleEmitDoesNotReachNextOp(t *testing.T) {
+	ctx := newTestContext(t)
+	c, s := connectedPair(t, ctx)
+	_, quiet := connectedPair(t, ctx) // nobody writes to it: B's read waits
+	drainAsync(s)
+	stale, rounds := 0, 0
+	// The window is a few instructions wide: a few thousand rounds hit it
+	// (measured: 100 to 15 000 without -race, 2 000 to 6 000 with it).
+	deadline := time.Now().Add(2500 * time.Millisecond)
+	for ; time.Now().Before(deadline) && stale == 0; rounds++ {
+		sig := NewCancellationSignal()
+		var stop atomic.Bool
+		var emits atomic.Int64
+		var emitters sync.WaitGroup
+		for e := 0; e < 2; e++ {
+			emitters.Add(1)
+			go func() {
+				defer emitters.Done()
+				for !stop.Load() {
+					sig.Emit(CancelTerminal)
+					emits.Add(1)
+				}
+			}()
+		}
+		cancelling := false
+		bDone := make(chan struct{}, 1)
+		AsyncWrite(c, [][]byte{[]byte("x")}, func(int, error) {
+			// A is released: B may take its place.
+			AsyncRead(quiet, [][]byte{make([]byte, 1)}, func(n int, err error) {
+				if isAborted(err) && !cancelling {
+					stale++
+				}
+				bDone <- struct{}{}
+			})
+		}, BindCancellationSlot(sig.Slot()))
+		ctx.Restart()
+		ctx.Poll() // A completes, B starts and waits
+		// Let the emitter run on while B waits.
+		for start := emits.Load(); emits.Load() < start+50; {
+			runtime.Gosched()
+		}
+		stop.Store(true)
+		emitters.Wait()
+		ctx.Restart()
+		ctx.Poll()
+		cancelling = true
+		quiet.Cancel()
+		runFor1(t, ctx, bDone)
+	}
+	if stale != 0 {
+		t.Fatalf("round %d: an emit on a finished AsyncWrite's signal aborted a later AsyncRead that reused its op", rounds)
 	}
 }

@@ -168,8 +168,10 @@ func (t *transferOp) cancelOp(_ *op, key uint64, ct CancellationType) {
 		return
 	}
 	t.cancelled.Store(uint32(ct))
-	t.mu.Unlock()
+	// Emit under mu: release bumps seq under mu, so the request reaches
+	// this op's own step, never the step of a later op that reused t.
 	t.inner.Emit(ct)
+	t.mu.Unlock()
 }
 
 // next starts a step offering at most max bytes of what is left.
