@@ -433,8 +433,9 @@ func (c *IOContext) Close() error {
 
 // drain runs, on the calling goroutine, every aborted operation's handler
 // and every handler already queued, until nothing is left. Operations
-// started by those handlers complete with ErrOperationAborted (the context
-// is closed) and are drained too.
+// started by those handlers complete at once and are drained too: with
+// ErrBadDescriptor on the sockets Close closed, ErrOperationAborted on
+// timers and anything else.
 func (c *IOContext) drain(aborted *opList) {
 	r := runnerPool.Get().(*runner)
 	r.gid = goidInto(&r.stack)

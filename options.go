@@ -52,6 +52,25 @@ func BindCancellationSlot(s CancellationSlot) OpOption { return slotOption{s.sig
 // ErrOperationAborted.
 func WithContext(ctx context.Context) OpOption { return contextOption{ctx} }
 
+// OpSettings is what a list of per-op options says: for a user's own
+// stream or composed operation, which must honour them as this package's
+// operations do (run the handler on Executor, dispatch an immediate
+// completion to ImmediateExecutor, install a handler in Slot, cancel when
+// Context is done).
+type OpSettings struct {
+	Executor          Executor         // BindExecutor, or nil
+	ImmediateExecutor Executor         // BindImmediateExecutor, or nil
+	Slot              CancellationSlot // BindCancellationSlot, or the zero slot
+	Context           context.Context  // WithContext, or nil
+}
+
+// ReadOpOptions returns the settings opts make.
+func ReadOpOptions(opts ...OpOption) OpSettings {
+	var c opConfig
+	c.apply(opts)
+	return OpSettings{Executor: c.ex, ImmediateExecutor: c.imm, Slot: CancellationSlot{c.slot}, Context: c.ctx}
+}
+
 // ContextOption configures NewIOContext.
 type ContextOption func(*contextConfig)
 

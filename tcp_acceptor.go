@@ -75,8 +75,10 @@ func (a *TCPAcceptor) Executor() Executor { return a.ex }
 
 // AsyncAccept accepts one connection; the new socket's handlers run on the
 // acceptor's executor. Errors such as EMFILE reach the handler, and the
-// acceptor stays usable. It supports terminal, partial and total
-// cancellation.
+// acceptor stays usable. Linux reports EMFILE even when no connection is
+// waiting, so a handler should not re-arm at once on it but back off (with
+// a Timer) until descriptors are free. It supports terminal, partial and
+// total cancellation.
 func (a *TCPAcceptor) AsyncAccept(h func(s *TCPSocket, err error), opts ...OpOption) {
 	a.AsyncAcceptOn(a.ex, h, opts...)
 }
