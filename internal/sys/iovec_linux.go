@@ -49,6 +49,10 @@ func countIovecs(bufs [][]byte) int {
 
 const maxInt = int(^uint(0) >> 1)
 
+// Writev and Readv repeat their iovec set-up instead of sharing a helper on
+// purpose: passing the stack array to a helper that stores its address in
+// the Msghdr makes the compiler move it to the heap, one allocation per call.
+
 // Writev sends the non-empty buffers of bufs with one sendmsg call (at most
 // MaxIovecs of them), with MSG_NOSIGNAL so that a reset peer gives EPIPE and
 // never SIGPIPE. flags are extra MSG_* flags.
