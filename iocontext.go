@@ -43,9 +43,12 @@ type contextCounts struct {
 
 // runner is one Run/Poll call in progress.
 type runner struct {
-	gid   uint64
-	batch opList
-	stack [64]byte // for goidInto
+	gid    uint64
+	batch  opList
+	tasks  [runBatch]runnable // handlers taken from the queue at once
+	ntasks int
+	done   int      // how many of tasks have run
+	stack  [64]byte // for goidInto
 }
 
 var runnerPool = sync.Pool{New: func() any { return new(runner) }}
@@ -136,10 +139,14 @@ func (c *IOContext) loop(block bool, deadline int64, one bool) int {
 	c.runners = append(c.runners, r)
 	c.mu.Unlock()
 
-	n := 0
-	for c.runOne(r, block, deadline) {
-		n++
-		if one {
+	n, max := 0, runBatch
+	if one {
+		max = 1
+	}
+	for {
+		k := c.runSome(r, block, deadline, max)
+		n += k
+		if k == 0 || one {
 			break
 		}
 	}
@@ -164,14 +171,20 @@ func (c *IOContext) removeRunnerLocked(r *runner) {
 	c.done.Broadcast()
 }
 
-// runOne runs one handler, polling the backend when none is ready, and
-// reports whether it ran one.
-func (c *IOContext) runOne(r *runner, block bool, deadline int64) bool {
+// runBatch is how many ready handlers one Run goroutine takes under one
+// lock when no other goroutine is running the context.
+const runBatch = 32
+
+// runSome runs at least one and at most max handlers, polling the backend
+// when none is ready, and returns how many ran (0: stopped, out of work or
+// past the deadline). Alone on the context, it takes up to max handlers
+// from the queue at once, to lock once for all of them.
+func (c *IOContext) runSome(r *runner, block bool, deadline int64, max int) int {
 	c.mu.Lock()
 	for {
 		if c.stopped {
 			c.mu.Unlock()
-			return false
+			return 0
 		}
 		if c.ahead <= 0 && c.q.len() > 0 && !c.polling && !c.closed.Load() {
 			// Handlers keep coming: poll without waiting, so that I/O and
@@ -179,27 +192,34 @@ func (c *IOContext) runOne(r *runner, block bool, deadline int64) bool {
 			c.pollLocked(r, false, -1, -1)
 			continue
 		}
-		if t, ok := c.q.pop(); ok {
-			c.ahead--
+		if c.q.len() > 0 {
+			n := 1
+			if max > 1 && c.idle == 0 && len(c.runners) == 1 {
+				n = clamp(c.ahead, 1, min(c.q.len(), max, len(r.tasks)))
+			}
+			for i := 0; i < n; i++ {
+				r.tasks[i], _ = c.q.pop()
+			}
+			r.ntasks, r.done = n, 0
+			c.ahead -= n
 			if c.q.len() > 0 && c.idle > 0 {
 				c.cond.Signal()
 			}
 			c.mu.Unlock()
-			t.run(r)
-			c.workFinished()
-			return true
+			c.runTasks(r)
+			return n
 		}
 		if c.work.Load() == 0 {
 			c.stopLocked()
 			c.mu.Unlock()
-			return false
+			return 0
 		}
 		now := int64(-1)
 		if deadline >= 0 {
 			now = c.now()
 			if now >= deadline {
 				c.mu.Unlock()
-				return false
+				return 0
 			}
 		}
 		if !c.polling {
@@ -207,7 +227,7 @@ func (c *IOContext) runOne(r *runner, block bool, deadline int64) bool {
 				// No backend any more: only posted handlers can run.
 				if !block {
 					c.mu.Unlock()
-					return false
+					return 0
 				}
 				c.waitIdleLocked(deadline, now)
 				continue
@@ -215,15 +235,46 @@ func (c *IOContext) runOne(r *runner, block bool, deadline int64) bool {
 			c.pollLocked(r, block, deadline, now)
 			if c.q.len() == 0 && !block {
 				c.mu.Unlock()
-				return false
+				return 0
 			}
 			continue
 		}
 		if !block {
 			c.mu.Unlock()
-			return false
+			return 0
 		}
 		c.waitIdleLocked(deadline, now)
+	}
+}
+
+// runTasks runs the handlers taken into r.tasks and counts their work done
+// at once. If one panics, the deferred requeue puts the ones not yet run
+// back in the queue, so that none is lost.
+func (c *IOContext) runTasks(r *runner) {
+	defer c.requeue(r)
+	for r.done < r.ntasks {
+		t := r.tasks[r.done]
+		r.tasks[r.done] = nil
+		r.done++
+		t.run(r)
+	}
+}
+
+// requeue finishes a batch: it counts the work of the handlers that ran and
+// queues again those that did not (after a panic).
+func (c *IOContext) requeue(r *runner) {
+	done, left := r.done, r.ntasks-r.done
+	r.ntasks, r.done = 0, 0
+	if left > 0 {
+		c.mu.Lock()
+		for i := done; i < done+left; i++ {
+			c.q.push(r.tasks[i])
+			r.tasks[i] = nil
+		}
+		c.mu.Unlock()
+	}
+	if c.work.Add(-int64(done)) == 0 {
+		c.Stop()
 	}
 }
 
@@ -459,3 +510,5 @@ func (c *IOContext) drain(aborted *opList) {
 	c.mu.Unlock()
 	runnerPool.Put(r)
 }
+
+func clamp(v, lo, hi int) int { return min(max(v, lo), hi) }

@@ -34,12 +34,10 @@ type fdState struct {
 // The flag lives under mu, beside the others, to keep a socket small.
 func (d *fdState) tryLockWrite() bool {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.write {
-		return false
-	}
+	ok := !d.write
 	d.write = true
-	return true
+	d.mu.Unlock()
+	return ok
 }
 
 func (d *fdState) unlockWrite() {

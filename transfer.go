@@ -119,10 +119,9 @@ func (t *transferOp) begin(b Buffers, c CompletionCondition, h func(int, error),
 // the caller's slot and context feed (watch). As Asio's composed ops forward
 // their handler's associations to each intermediate step.
 func (t *transferOp) setOptions(opts []OpOption) {
-	t.stepOpts[0] = BindCancellationSlot(t.inner.Slot())
-	t.nopts = 1
+	t.nopts = 0
 	if len(opts) == 0 {
-		return
+		return // nothing can cancel the op: its steps need no slot
 	}
 	var cfg opConfig
 	for _, o := range opts {
@@ -137,6 +136,10 @@ func (t *transferOp) setOptions(opts []OpOption) {
 				t.nopts++
 			}
 		}
+	}
+	if cfg.slot != nil || cfg.ctx != nil {
+		t.stepOpts[t.nopts] = BindCancellationSlot(t.inner.Slot())
+		t.nopts++
 	}
 	t.watch(&cfg)
 }
