@@ -40,7 +40,7 @@ func (b *epollBackend) kind() Backend { return BackendEpoll }
 
 func (b *epollBackend) register(d *fdState) error {
 	d.token = b.table.insert(d)
-	if err := b.p.Add(d.fd, d.token); err != nil {
+	if err := b.p.Add(int(d.fd), d.token); err != nil {
 		b.table.remove(d.token)
 		return err
 	}
@@ -49,7 +49,7 @@ func (b *epollBackend) register(d *fdState) error {
 
 func (b *epollBackend) deregister(d *fdState, out *opList) {
 	b.table.remove(d.token)
-	b.p.Del(d.fd)
+	b.p.Del(int(d.fd))
 	d.abortLocked(out)
 }
 
@@ -99,9 +99,9 @@ func (b *epollBackend) shutdown(out *opList) error {
 	b.table.each(func(d *fdState) {
 		d.mu.Lock()
 		if d.fd >= 0 && d.c == b.c {
-			b.p.Del(d.fd)
+			b.p.Del(int(d.fd))
 			d.abortLocked(out)
-			closeFD(d.fd)
+			closeFD(int(d.fd))
 			d.fd = -1
 		}
 		d.mu.Unlock()

@@ -19,7 +19,7 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 	var err error
 	switch o.kind {
 	case opRead, opRecvDgram:
-		n, err = o.recv(d.fd)
+		n, err = o.recv(int(d.fd))
 		if err == syscall.EINVAL && o.flags&unix.MSG_OOB != 0 {
 			return false // no urgent data (yet): wait for EPOLLPRI
 		}
@@ -31,18 +31,18 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 			}
 		}
 	case opWrite:
-		n, err = o.send(d.fd)
+		n, err = o.send(int(d.fd))
 		if err == nil && n < o.iovSize() {
 			d.wFull = true
 		}
 	case opSendDgram: // one datagram, even of empty or too many buffers
-		n, err = sys.SendTo(d.fd, o.buf, o.bufs(), nil, int(o.flags))
+		n, err = sys.SendTo(int(d.fd), o.buf, o.bufs(), nil, int(o.flags))
 	case opSendBatch, opRecvBatch:
 		return o.performBatch(d)
 	case opRecvFrom:
 		var from sys.Sockaddr
 		var trunc bool
-		n, trunc, err = sys.RecvFrom(d.fd, o.buf, o.bufs(), &from, int(o.flags))
+		n, trunc, err = sys.RecvFrom(int(d.fd), o.buf, o.bufs(), &from, int(o.flags))
 		if err == nil {
 			o.ext().addr = from.AddrPort()
 			if trunc {
@@ -53,10 +53,10 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 		var to sys.Sockaddr
 		to, err = sys.MakeSockaddr(o.x.addr, d.family())
 		if err == nil {
-			n, err = sys.SendTo(d.fd, o.buf, o.bufs(), &to, int(o.flags))
+			n, err = sys.SendTo(int(d.fd), o.buf, o.bufs(), &to, int(o.flags))
 		}
 	case opAccept:
-		o.x.fd, _, err = sys.Accept(d.fd)
+		o.x.fd, _, err = sys.Accept(int(d.fd))
 		o.flags = int32(d.fam)
 		if err == syscall.ECONNABORTED {
 			return false // the peer gave up before we took it; wait for the next
@@ -65,8 +65,8 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 		if !onEvent {
 			return false
 		}
-		if err = sys.SocketError(d.fd); err == nil {
-			if _, perr := sys.Getpeername(d.fd); perr == syscall.ENOTCONN {
+		if err = sys.SocketError(int(d.fd)); err == nil {
+			if _, perr := sys.Getpeername(int(d.fd)); perr == syscall.ENOTCONN {
 				return false // the edge came before the handshake ended
 			}
 		}
@@ -79,7 +79,7 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 			case int32(WaitError):
 				ev = unix.POLLPRI
 			}
-			if sys.PollNow(d.fd, ev) == 0 {
+			if sys.PollNow(int(d.fd), ev) == 0 {
 				return false
 			}
 		}

@@ -4,6 +4,7 @@ package asio
 
 import (
 	"sync"
+	"sync/atomic"
 )
 
 // fdState is one open descriptor as a readiness backend sees it: three FIFO
@@ -18,33 +19,22 @@ import (
 // lost between a failed attempt and the queueing of the op.
 type fdState struct {
 	mu     sync.Mutex
-	fd     int        // -1 when not open
-	c      *IOContext // the context whose backend knows fd
-	token  uint64     // the backend's handle for fd (slot and generation)
-	q      [3]opQueue // waiting ops: dirRead, dirWrite, dirExcept
-	wFull  bool       // a short write consumed the write edge: queue without trying
-	rEmpty bool       // a read saw EAGAIN or came up short: queue without trying
-	hup    bool       // the peer closed or the socket has an error: always try
-	fam    uint8      // AF_INET or AF_INET6 while open
-	dgram  bool       // datagram socket: empty ops are real, 0 bytes is no EOF
-	write  bool       // a composed write (AsyncWrite) runs on this stream
+	fd     int32       // -1 when not open
+	write  atomic.Bool // a composed write (AsyncWrite) runs on this stream
+	c      *IOContext  // the context whose backend knows fd
+	token  uint64      // the backend's handle for fd (slot and generation)
+	q      [3]opQueue  // waiting ops: dirRead, dirWrite, dirExcept
+	wFull  bool        // a short write consumed the write edge: queue without trying
+	rEmpty bool        // a read saw EAGAIN or came up short: queue without trying
+	hup    bool        // the peer closed or the socket has an error: always try
+	fam    uint8       // AF_INET or AF_INET6 while open
+	dgram  bool        // datagram socket: empty ops are real, 0 bytes is no EOF
 }
 
 // tryLockWrite marks a composed write in progress; false if one already is.
-// The flag lives under mu, beside the others, to keep a socket small.
-func (d *fdState) tryLockWrite() bool {
-	d.mu.Lock()
-	ok := !d.write
-	d.write = true
-	d.mu.Unlock()
-	return ok
-}
+func (d *fdState) tryLockWrite() bool { return d.write.CompareAndSwap(false, true) }
 
-func (d *fdState) unlockWrite() {
-	d.mu.Lock()
-	d.write = false
-	d.mu.Unlock()
-}
+func (d *fdState) unlockWrite() { d.write.Store(false) }
 
 func (d *fdState) family() int { return int(d.fam) }
 

@@ -38,7 +38,7 @@ func (d *fdState) adoptLocked(fd, family int) error {
 		sys.Close(fd)
 		return ErrContextClosed
 	}
-	d.fd, d.fam = fd, uint8(family)
+	d.fd, d.fam = int32(fd), uint8(family)
 	d.wFull, d.rEmpty, d.hup = false, false, false
 	if err := d.c.be.register(d); err != nil {
 		sys.Close(fd)
@@ -58,7 +58,7 @@ func (d *fdState) close() error {
 		return ErrBadDescriptor
 	}
 	d.c.be.deregister(d, &out)
-	err := sys.Close(d.fd)
+	err := sys.Close(int(d.fd))
 	d.fd = -1
 	d.mu.Unlock()
 	completeAll(&out)
@@ -90,7 +90,7 @@ func (d *fdState) withFD(f func(fd int) error) error {
 	if d.fd < 0 {
 		return ErrBadDescriptor
 	}
-	return f(d.fd)
+	return f(int(d.fd))
 }
 
 // blockingPollSlice bounds each poll(2) of a blocking form, so that a
@@ -112,7 +112,7 @@ func (d *fdState) performBlocking(o *op, events int16) error {
 			return nil
 		}
 		done := o.perform(d, polled)
-		fd := d.fd
+		fd := int(d.fd)
 		d.mu.Unlock()
 		if done {
 			return o.err
@@ -174,7 +174,7 @@ func (d *fdState) bindLocked(ep netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
-	return sys.Bind(d.fd, &sa)
+	return sys.Bind(int(d.fd), &sa)
 }
 
 // connectStart issues connect(2) for an async connect (d.mu held).
@@ -183,7 +183,7 @@ func (d *fdState) connectStart(ep netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
-	return sys.Connect(d.fd, &sa)
+	return sys.Connect(int(d.fd), &sa)
 }
 
 func shutdownHow(how ShutdownType) int {
@@ -206,7 +206,7 @@ const (
 // sysFamily is the family to open a socket with for ep.
 func sysFamily(ep netip.AddrPort) int { return sys.Family(ep) }
 
-func (d *fdState) localEndpointLocked() (netip.AddrPort, error) { return sys.Getsockname(d.fd) }
+func (d *fdState) localEndpointLocked() (netip.AddrPort, error) { return sys.Getsockname(int(d.fd)) }
 
 // familyOfAccepted is the family of the descriptor an accept op took: the
 // listener's, which perform recorded in o.flags.
@@ -214,6 +214,6 @@ func (o *op) familyOfAccepted() int { return int(o.flags) }
 
 // connected reports whether the open descriptor has a peer (d.mu held).
 func (d *fdState) connected() bool {
-	_, err := sys.Getpeername(d.fd)
+	_, err := sys.Getpeername(int(d.fd))
 	return err == nil
 }

@@ -36,11 +36,11 @@ func ListenTCP(ex Executor, ep netip.AddrPort, opts ...ListenOption) (*TCPAccept
 	fail := func(err error) (*TCPAcceptor, error) {
 		var out opList
 		a.d.c.be.deregister(&a.d, &out)
-		closeFD(a.d.fd)
+		closeFD(int(a.d.fd))
 		a.d.fd = -1
 		return nil, err
 	}
-	fd := a.d.fd
+	fd := int(a.d.fd)
 	if cfg.reuseAddr {
 		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
 	}

@@ -30,7 +30,7 @@ func (o *op) performBatch(d *fdState) bool {
 	if o.kind == opSendBatch {
 		n, err = sendBatch(b, d, msgs)
 	} else {
-		n, err = recvBatch(b, d.fd, msgs)
+		n, err = recvBatch(b, int(d.fd), msgs)
 	}
 	b.Clear()
 	batchScratch.Put(b)
@@ -52,7 +52,7 @@ func sendBatch(b *sys.MsgBatch, d *fdState, msgs []Message) (int, error) {
 			break // send what comes before; the next call reports the error
 		}
 	}
-	n, err := b.Send(d.fd, 0)
+	n, err := b.Send(int(d.fd), 0)
 	for i := 0; i < n; i++ {
 		msgs[i].N = b.Len(i)
 		msgs[i].Truncated = false
