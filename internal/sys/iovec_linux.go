@@ -99,16 +99,14 @@ func Send(fd int, b []byte, flags int) (int, error) {
 	return errnoResult(r, e)
 }
 
-// Recv reads into one buffer: read(2) when flags is 0, recvfrom(2) otherwise.
+// Recv reads into one buffer with recvfrom(2).
 func Recv(fd int, b []byte, flags int) (int, error) {
 	var p uintptr
 	if len(b) > 0 {
 		p = uintptr(unsafe.Pointer(&b[0]))
 	}
-	if flags == 0 {
-		r, _, e := syscall.RawSyscall(unix.SYS_READ, uintptr(fd), p, uintptr(len(b)))
-		return errnoResult(r, e)
-	}
+	// recvfrom, not read: a socket read through the VFS also pays for the
+	// file position lock and fsnotify, which recvfrom skips.
 	r, _, e := syscall.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), p, uintptr(len(b)), uintptr(flags), 0, 0)
 	return errnoResult(r, e)
 }
