@@ -139,7 +139,6 @@ func (o *op) send(fd int) (int, error) {
 	}
 }
 
-
 // iovSize is the number of bytes one syscall was offered: all of o's
 // buffers, or the first IOV_MAX non-empty ones of a longer sequence. A
 // transfer shorter than that consumed the readiness edge.
@@ -161,4 +160,3 @@ func (o *op) iovSize() int {
 	}
 	return n
 }
-
