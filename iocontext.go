@@ -20,6 +20,7 @@ type IOContext struct {
 	q       taskQueue     // ready handlers, FIFO
 	work    atomic.Int64  // outstanding work
 	stopped bool          // Stop called, or work ran out
+	halt    atomic.Bool   // stopped, readable without mu (between batched handlers)
 	polling bool          // a goroutine is inside be.wait
 	woken   bool          // be.wake sent since the poll began
 	pollEnd int64         // when the poll in progress times out (ns since base)
@@ -103,7 +104,7 @@ func (c *IOContext) PollOne() int { return c.loop(false, -1, true) }
 // until Restart, Run and Poll return at once.
 func (c *IOContext) Stop() {
 	c.mu.Lock()
-	c.stopped = true
+	c.setStoppedLocked(true)
 	c.cond.Broadcast()
 	wake := c.wakeLocked()
 	c.mu.Unlock()
@@ -122,7 +123,7 @@ func (c *IOContext) Stopped() bool {
 // Restart clears the stopped state so that Run can be called again.
 func (c *IOContext) Restart() {
 	c.mu.Lock()
-	c.stopped = false
+	c.setStoppedLocked(false)
 	c.mu.Unlock()
 }
 
@@ -134,7 +135,7 @@ func (c *IOContext) loop(block bool, deadline int64, one bool) int {
 	r.gid = goidInto(&r.stack)
 	c.mu.Lock()
 	if c.work.Load() == 0 && !c.stopped && c.q.len() == 0 {
-		c.stopped = true
+		c.setStoppedLocked(true)
 	}
 	c.runners = append(c.runners, r)
 	c.mu.Unlock()
@@ -206,8 +207,7 @@ func (c *IOContext) runSome(r *runner, block bool, deadline int64, max int) int 
 				c.cond.Signal()
 			}
 			c.mu.Unlock()
-			c.runTasks(r)
-			return n
+			return c.runTasks(r)
 		}
 		if c.work.Load() == 0 {
 			c.stopLocked()
@@ -247,28 +247,33 @@ func (c *IOContext) runSome(r *runner, block bool, deadline int64, max int) int 
 	}
 }
 
-// runTasks runs the handlers taken into r.tasks and counts their work done
-// at once. If one panics, the deferred requeue puts the ones not yet run
-// back in the queue, so that none is lost.
-func (c *IOContext) runTasks(r *runner) {
-	defer c.requeue(r)
+// runTasks runs the handlers taken into r.tasks, stopping early if one of
+// them stops the context, counts their work done at once and returns how
+// many ran. The ones not run (after a Stop, or a panic) go back in the
+// queue through the deferred requeue, so that none is lost.
+func (c *IOContext) runTasks(r *runner) (ran int) {
+	defer func() { ran = c.requeue(r) }()
 	for r.done < r.ntasks {
+		if r.done > 0 && c.halt.Load() {
+			return // stopped by a handler: the rest wait in the queue
+		}
 		t := r.tasks[r.done]
 		r.tasks[r.done] = nil
 		r.done++
 		t.run(r)
 	}
+	return
 }
 
 // requeue finishes a batch: it counts the work of the handlers that ran and
 // queues again those that did not (after a panic).
-func (c *IOContext) requeue(r *runner) {
+func (c *IOContext) requeue(r *runner) int {
 	done, left := r.done, r.ntasks-r.done
 	r.ntasks, r.done = 0, 0
 	if left > 0 {
 		c.mu.Lock()
-		for i := done; i < done+left; i++ {
-			c.q.push(r.tasks[i])
+		for i := done + left - 1; i >= done; i-- { // back at the front, in order
+			c.q.pushFront(r.tasks[i])
 			r.tasks[i] = nil
 		}
 		c.mu.Unlock()
@@ -276,6 +281,7 @@ func (c *IOContext) requeue(r *runner) {
 	if c.work.Add(-int64(done)) == 0 {
 		c.Stop()
 	}
+	return done
 }
 
 // waitIdleLocked waits, mu held, until another goroutine queues a handler,
@@ -424,7 +430,7 @@ func (c *IOContext) workFinished() {
 }
 
 func (c *IOContext) stopLocked() {
-	c.stopped = true
+	c.setStoppedLocked(true)
 	c.cond.Broadcast()
 }
 
@@ -509,6 +515,11 @@ func (c *IOContext) drain(aborted *opList) {
 	c.removeRunnerLocked(r)
 	c.mu.Unlock()
 	runnerPool.Put(r)
+}
+
+func (c *IOContext) setStoppedLocked(v bool) {
+	c.stopped = v
+	c.halt.Store(v)
 }
 
 func clamp(v, lo, hi int) int { return min(max(v, lo), hi) }

@@ -18,6 +18,16 @@ func (q *taskQueue) push(t runnable) {
 	q.n++
 }
 
+// pushFront puts t before every queued runnable.
+func (q *taskQueue) pushFront(t runnable) {
+	if q.n == len(q.buf) {
+		q.grow()
+	}
+	q.head = (q.head - 1) & (len(q.buf) - 1)
+	q.buf[q.head] = t
+	q.n++
+}
+
 func (q *taskQueue) pop() (runnable, bool) {
 	if q.n == 0 {
 		return nil, false
