@@ -160,15 +160,7 @@ func (c *IOContext) loop(block bool, deadline int64, one bool) int {
 }
 
 func (c *IOContext) removeRunnerLocked(r *runner) {
-	for i, x := range c.runners {
-		if x == r {
-			last := len(c.runners) - 1
-			c.runners[i] = c.runners[last]
-			c.runners[last] = nil
-			c.runners = c.runners[:last]
-			break
-		}
-	}
+	c.runners, _ = removeUnordered(c.runners, r)
 	c.done.Broadcast()
 }
 

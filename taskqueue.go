@@ -50,3 +50,18 @@ func (q *taskQueue) grow() {
 	}
 	q.buf, q.head = nb, 0
 }
+
+// removeUnordered removes the first x from s by moving the last element into
+// its place, and reports whether x was there.
+func removeUnordered[T comparable](s []T, x T) ([]T, bool) {
+	for i, v := range s {
+		if v == x {
+			last := len(s) - 1
+			s[i] = s[last]
+			var zero T
+			s[last] = zero
+			return s[:last], true
+		}
+	}
+	return s, false
+}

@@ -138,16 +138,9 @@ func (t *Timer) cancelOp(o *op, key uint64, ct CancellationType) {
 // dropWaitLocked removes o from the timer's pending waits, reporting
 // whether it was there.
 func (t *Timer) dropWaitLocked(o *op) bool {
-	for i, w := range t.waits {
-		if w == o {
-			last := len(t.waits) - 1
-			t.waits[i] = t.waits[last]
-			t.waits[last] = nil
-			t.waits = t.waits[:last]
-			return true
-		}
-	}
-	return false
+	var ok bool
+	t.waits, ok = removeUnordered(t.waits, o)
+	return ok
 }
 
 // expireTimersLocked moves the waits whose expiry has passed to out.
