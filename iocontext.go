@@ -139,6 +139,7 @@ func (c *IOContext) loop(block bool, deadline int64, one bool) int {
 	}
 	c.runners = append(c.runners, r)
 	c.mu.Unlock()
+	defer c.leave(r) // also when a handler panics: Close must not wait for it
 
 	n, max := 0, runBatch
 	if one {
@@ -151,12 +152,15 @@ func (c *IOContext) loop(block bool, deadline int64, one bool) int {
 			break
 		}
 	}
+	return n
+}
 
+// leave ends a Run/Poll call.
+func (c *IOContext) leave(r *runner) {
 	c.mu.Lock()
 	c.removeRunnerLocked(r)
 	c.mu.Unlock()
 	runnerPool.Put(r)
-	return n
 }
 
 func (c *IOContext) removeRunnerLocked(r *runner) {
@@ -377,6 +381,31 @@ func (c *IOContext) deliverForeign(l *opList) {
 	for o := l.pop(); o != nil; o = l.pop() {
 		postTo(o.ex, o)
 		c.workFinished()
+	}
+}
+
+// enqueuePolled queues the ops of l that run on this context's executor,
+// from the goroutine inside the backend (so no wakeup is sent to it), in
+// one lock; the others are posted to their executors, or moved to out when
+// that executor is a user's.
+func (c *IOContext) enqueuePolled(l *opList, out *opList) {
+	var other opList
+	c.mu.Lock()
+	for o := l.pop(); o != nil; o = l.pop() {
+		if o.ex == Executor(c.ex) {
+			c.q.push(o)
+		} else {
+			other.push(o)
+		}
+	}
+	if c.idle > 0 {
+		c.cond.Signal()
+	}
+	c.mu.Unlock()
+	for o := other.pop(); o != nil; o = other.pop() {
+		if !o.postLocked(false) {
+			out.push(o)
+		}
 	}
 }
 

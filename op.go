@@ -200,6 +200,33 @@ func (o *op) run(r *runner) {
 	}
 }
 
+// postLocked hands o's completion to its executor while the caller holds
+// the lock of the queue o left, so that completions keep the order in which
+// ops leave it (immediate says it is an immediate completion). It reports
+// false for what must wait until that lock is released: a bound immediate
+// executor or a user's executor, which may run code. The library's own
+// executors only queue.
+func (o *op) postLocked(immediate bool) bool {
+	if immediate && o.imm() != nil {
+		return false
+	}
+	c := o.c
+	switch ex := o.ex.(type) {
+	case ioExecutor:
+		if ex.c == c {
+			c.enqueue(o) // the op's work carries over
+			return true
+		}
+		ex.c.post(o)
+	case *Strand:
+		ex.postTask(o)
+	default:
+		return false
+	}
+	c.workFinished()
+	return true
+}
+
 // complete delivers a result found outside the backend's wait (a
 // cancellation, an abort) to the handler's executor.
 func (o *op) complete() {

@@ -56,11 +56,13 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 			n, err = sys.SendTo(int(d.fd), o.buf, o.bufs(), &to, int(o.flags))
 		}
 	case opAccept:
-		o.x.fd, _, err = sys.Accept(int(d.fd))
-		o.flags = int32(d.fam)
-		if err == syscall.ECONNABORTED {
-			return false // the peer gave up before we took it; wait for the next
+		for {
+			o.x.fd, _, err = sys.Accept(int(d.fd))
+			if err != syscall.ECONNABORTED {
+				break // ECONNABORTED: the peer gave up first; take the next one
+			}
 		}
+		o.flags = int32(d.fam)
 	case opConnect:
 		if !onEvent {
 			return false

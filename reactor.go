@@ -51,28 +51,44 @@ func (d *fdState) start(o *op, dir int, cfg *opConfig) {
 }
 
 // startLocked is start with d.mu already held; it releases it.
+//
+// Every completion is handed to the scheduler before mu is released (see
+// op.postLocked), so that ops of one direction complete in the order they
+// were initiated even when one finishes at once and another was performed
+// by the poller a moment before.
 func (d *fdState) startLocked(o *op, dir int, cfg *opConfig) {
+	q := &d.q[dir]
 	switch {
 	case d.fd < 0:
 		o.err = ErrBadDescriptor
 	case o.isNoop(d):
-		// A zero-size stream op: complete at once, no syscall (as in Asio).
+		// A zero-size stream op completes at once, with no syscall, even
+		// ahead of ops waiting in its direction (DESIGN.md; Asio does the
+		// same, and Beast relies on it while an op is pending).
 	case o.ctxDone():
 		o.err = ErrOperationAborted
 	case d.c.closed.Load():
 		o.err = ErrOperationAborted
 	default:
-		q := &d.q[dir]
 		if !q.empty() || d.exhausted(dir) || !o.perform(d, false) {
-			o.state = opQueued
-			o.watch(cfg, d)
-			q.push(o)
-			d.mu.Unlock()
+			d.queueLocked(o, q, cfg)
 			return
 		}
 	}
+	if o.postLocked(true) {
+		d.mu.Unlock()
+		return
+	}
 	d.mu.Unlock()
 	o.completeNow()
+}
+
+// queueLocked makes o wait on q (d.mu held; it releases it).
+func (d *fdState) queueLocked(o *op, q *opQueue, cfg *opConfig) {
+	o.state = opQueued
+	o.watch(cfg, d)
+	q.push(o)
+	d.mu.Unlock()
 }
 
 // exhausted reports whether the last syscall of direction dir consumed the
@@ -125,8 +141,11 @@ const (
 )
 
 // ready performs the queued operations that readiness unblocks, in order,
-// and appends the completed ones to out. Called by the backend's wait.
+// and hands the completed ones to the scheduler before releasing mu; those
+// bound to a user's executor go to out, to be delivered after. Called by the
+// backend's wait.
 func (d *fdState) ready(token uint64, ev int, out *opList) {
+	var done opList
 	d.mu.Lock()
 	if d.fd < 0 || d.token != token {
 		d.mu.Unlock() // a stale event for a closed, perhaps reused, descriptor
@@ -136,15 +155,18 @@ func (d *fdState) ready(token uint64, ev int, out *opList) {
 		d.hup = true
 	}
 	if ev&readyExcept != 0 {
-		d.performQueue(dirExcept, out)
+		d.performQueue(dirExcept, &done)
 	}
 	if ev&readyWrite != 0 {
 		d.wFull = false
-		d.performQueue(dirWrite, out)
+		d.performQueue(dirWrite, &done)
 	}
 	if ev&readyRead != 0 {
 		d.rEmpty = false
-		d.performQueue(dirRead, out)
+		d.performQueue(dirRead, &done)
+	}
+	if !done.empty() {
+		d.c.enqueuePolled(&done, out)
 	}
 	d.mu.Unlock()
 }
@@ -179,6 +201,10 @@ func (d *fdState) cancelOp(o *op, key uint64, t CancellationType) {
 	}
 	o.state = opIdle
 	o.err = ErrOperationAborted
+	if o.postLocked(false) {
+		d.mu.Unlock()
+		return
+	}
 	d.mu.Unlock()
 	o.complete()
 }
@@ -209,8 +235,22 @@ func (d *fdState) cancelAll() {
 	var out opList
 	d.mu.Lock()
 	d.abortLocked(&out)
+	postAllLocked(&out)
 	d.mu.Unlock()
 	completeAll(&out)
+}
+
+// postAllLocked hands every op of l to its executor while the caller still
+// holds the lock of the queue they left; l keeps those that must wait until
+// it is released (op.postLocked).
+func postAllLocked(l *opList) {
+	var later opList
+	for o := l.pop(); o != nil; o = l.pop() {
+		if !o.postLocked(false) {
+			later.push(o)
+		}
+	}
+	*l = later
 }
 
 func completeAll(l *opList) {

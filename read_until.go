@@ -27,7 +27,10 @@ func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(
 	t.rs = s
 	t.until = &untilState{buf: buf, delim: delim, found: -1}
 	t.cond, t.h = transferAll, h
-	t.setOptions(opts)
+	if t.setOptions(opts) {
+		t.abortAtStart(opts)
+		return
+	}
 	t.untilNext()
 }
 
@@ -40,13 +43,13 @@ func (t *transferOp) untilNext() {
 	if i := bytes.Index(data[u.search:], u.delim); i >= 0 && len(u.delim) > 0 {
 		u.found = u.search + i + len(u.delim)
 		u.grow = 0
-		t.rs.AsyncReadSome(nil, t.stepH, t.stepOpts[:t.nopts]...)
+		t.issue(nil)
 		return
 	}
 	if len(u.delim) == 0 {
 		u.found = 0
 		u.grow = 0
-		t.rs.AsyncReadSome(nil, t.stepH, t.stepOpts[:t.nopts]...)
+		t.issue(nil)
 		return
 	}
 	u.search = max(0, len(data)-len(u.delim)+1)
@@ -57,7 +60,7 @@ func (t *transferOp) untilNext() {
 	if room <= 0 {
 		u.found = -2 // too long
 		u.grow = 0
-		t.rs.AsyncReadSome(nil, t.stepH, t.stepOpts[:t.nopts]...)
+		t.issue(nil)
 		return
 	}
 	room = max(room, 0)
@@ -66,7 +69,7 @@ func (t *transferOp) untilNext() {
 	}
 	u.grow = room
 	t.step = append(t.step[:0], u.buf.Prepare(room))
-	t.rs.AsyncReadSome(t.step, t.stepH, t.stepOpts[:t.nopts]...)
+	t.issue(t.step)
 }
 
 func (t *transferOp) untilStep(n int, err error) {

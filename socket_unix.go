@@ -60,6 +60,7 @@ func (d *fdState) close() error {
 	d.c.be.deregister(d, &out)
 	err := sys.Close(int(d.fd))
 	d.fd = -1
+	postAllLocked(&out)
 	d.mu.Unlock()
 	completeAll(&out)
 	return err
@@ -177,12 +178,15 @@ func (d *fdState) bindLocked(ep netip.AddrPort) error {
 	return sys.Bind(int(d.fd), &sa)
 }
 
-// connectStart issues connect(2) for an async connect (d.mu held).
+// connectStart issues connect(2) for an async connect (d.mu held). The
+// edge flags start afresh: a hang-up reported for the socket before it was
+// connected says nothing of the connection.
 func (d *fdState) connectStart(ep netip.AddrPort) error {
 	sa, err := sys.MakeSockaddr(ep, d.family())
 	if err != nil {
 		return err
 	}
+	d.wFull, d.rEmpty, d.hup = false, false, false
 	return sys.Connect(int(d.fd), &sa)
 }
 

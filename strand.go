@@ -68,12 +68,29 @@ func (s *Strand) run(r *runner) {
 	s.q, s.batch = s.batch, s.q
 	s.mu.Unlock()
 	s.running.Store(id)
+	inTask := false
+	defer func() { s.finish(inTask) }() // also when a handler panics: the strand lives on
 	for t, ok := s.batch.pop(); ok; t, ok = s.batch.pop() {
+		inTask = true
 		t.run(r)
+		inTask = false
+		s.c.workFinished()
+	}
+}
+
+// finish ends a run of the invoker: the work of a handler that panicked is
+// counted done, the handlers of the batch left over go back to the front of
+// the queue, and the invoker is scheduled again if anything is queued.
+func (s *Strand) finish(panicked bool) {
+	if panicked {
 		s.c.workFinished()
 	}
 	s.running.Store(0)
 	s.mu.Lock()
+	for s.batch.len() > 0 {
+		t, _ := s.batch.popBack()
+		s.q.pushFront(t)
+	}
 	if s.q.len() == 0 {
 		s.locked = false
 		s.mu.Unlock()

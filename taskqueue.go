@@ -28,6 +28,18 @@ func (q *taskQueue) pushFront(t runnable) {
 	q.n++
 }
 
+// popBack takes the runnable queued last.
+func (q *taskQueue) popBack() (runnable, bool) {
+	if q.n == 0 {
+		return nil, false
+	}
+	i := (q.head + q.n - 1) & (len(q.buf) - 1)
+	t := q.buf[i]
+	q.buf[i] = nil
+	q.n--
+	return t, true
+}
+
 func (q *taskQueue) pop() (runnable, bool) {
 	if q.n == 0 {
 		return nil, false

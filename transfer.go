@@ -29,10 +29,11 @@ type transferOp struct {
 	h     func(n int, err error)
 	lock  writeLocker // released when a composed write ends
 
-	step     [][]byte // the buffers offered to the current step
-	stepOpts [3]OpOption
-	nopts    int
-	stepH    func(n int, err error) // w.onStep, made once per pooled op
+	step        [][]byte // the buffers offered to the current step
+	stepOpts    [3]OpOption
+	nopts       int
+	stepH       func(n int, err error) // w.onStep, made once per pooled op
+	cancellable bool                   // a slot or context was given: steps listen to inner
 
 	inner     CancellationSignal // forwards requests to the step in flight
 	cancelled atomic.Uint32      // recorded cancellation types
@@ -107,10 +108,32 @@ func (t *transferOp) begin(b Buffers, c CompletionCondition, h func(int, error),
 	}
 	t.bufs = append(t.bufs[:0], b...)
 	t.cond, t.h = c, h
-	t.setOptions(opts)
+	if t.setOptions(opts) {
+		t.abortAtStart(opts)
+		return
+	}
 	// Always one step, even for nothing to move: the stream completes it
 	// without ever calling back from inside this function.
 	t.next(t.cond(nil, 0))
+}
+
+// abortAtStart completes an op whose WithContext context was already done
+// when it started: ErrOperationAborted, no byte moved, never inline.
+func (t *transferOp) abortAtStart(opts []OpOption) {
+	h := t.h
+	ex := t.executor()
+	if t.lock != nil {
+		t.lock.unlockWrite()
+	}
+	t.release()
+	completeLater(ex, opts, func() { h(0, ErrOperationAborted) })
+}
+
+func (t *transferOp) executor() Executor {
+	if t.write {
+		return t.ws.Executor()
+	}
+	return t.rs.Executor()
 }
 
 // setOptions makes every step complete where the caller's handler runs
@@ -118,30 +141,44 @@ func (t *transferOp) begin(b Buffers, c CompletionCondition, h func(int, error),
 // would go (BindImmediateExecutor), and listen to the op's own signal, which
 // the caller's slot and context feed (watch). As Asio's composed ops forward
 // their handler's associations to each intermediate step.
-func (t *transferOp) setOptions(opts []OpOption) {
-	t.nopts = 0
+//
+// It reports whether the op is cancelled before it starts (a WithContext
+// context already done).
+func (t *transferOp) setOptions(opts []OpOption) bool {
+	t.nopts, t.cancellable = 0, false
 	if len(opts) == 0 {
-		return // nothing can cancel the op: its steps need no slot
+		return false // nothing can cancel the op: its steps need no slot
 	}
 	var cfg opConfig
+	var exOpt, immOpt OpOption // the last of each kind wins, as in apply
 	for _, o := range opts {
 		if o == nil {
 			continue
 		}
 		o.applyOp(&cfg)
 		switch o.(type) {
-		case executorOption, immediateOption:
-			if t.nopts < len(t.stepOpts) {
-				t.stepOpts[t.nopts] = o
-				t.nopts++
-			}
+		case executorOption:
+			exOpt = o
+		case immediateOption:
+			immOpt = o
+		}
+	}
+	for _, o := range [...]OpOption{exOpt, immOpt} {
+		if o != nil {
+			t.stepOpts[t.nopts] = o
+			t.nopts++
 		}
 	}
 	if cfg.slot != nil || cfg.ctx != nil {
+		if cfg.ctx != nil && cfg.ctx.Err() != nil {
+			return true
+		}
 		t.stepOpts[t.nopts] = BindCancellationSlot(t.inner.Slot())
 		t.nopts++
+		t.cancellable = true
 	}
 	t.watch(&cfg)
+	return false
 }
 
 // watch connects the op to the caller's cancellation slot and context.
@@ -180,10 +217,34 @@ func (t *transferOp) cancelOp(_ *op, key uint64, ct CancellationType) {
 // next starts a step offering at most max bytes of what is left.
 func (t *transferOp) next(max int) {
 	t.prepare(max)
+	t.issue(t.step)
+}
+
+// issue starts one step over b. A cancellation recorded after the last
+// check but before this step joined the inner slot reached no step: it is
+// forwarded again once the step is started (under mu, and only if the op is
+// still this one, for the step may already have completed it).
+func (t *transferOp) issue(b [][]byte) {
+	if !t.cancellable {
+		t.some(b)
+		return
+	}
+	t.mu.Lock()
+	key := t.seq
+	t.mu.Unlock()
+	t.some(b)
+	t.mu.Lock()
+	if ct := t.cancelled.Load(); ct != 0 && t.seq == key {
+		t.inner.Emit(CancellationType(ct))
+	}
+	t.mu.Unlock()
+}
+
+func (t *transferOp) some(b [][]byte) {
 	if t.write {
-		t.ws.AsyncWriteSome(t.step, t.stepH, t.stepOpts[:t.nopts]...)
+		t.ws.AsyncWriteSome(b, t.stepH, t.stepOpts[:t.nopts]...)
 	} else {
-		t.rs.AsyncReadSome(t.step, t.stepH, t.stepOpts[:t.nopts]...)
+		t.rs.AsyncReadSome(b, t.stepH, t.stepOpts[:t.nopts]...)
 	}
 }
 
