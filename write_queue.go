@@ -22,7 +22,9 @@ type queuedWrite struct {
 func NewWriteQueue(s AsyncWriteStream) *WriteQueue { return &WriteQueue{s: s} }
 
 // AsyncWrite queues b; h gets the result of its AsyncWrite, with opts
-// applied to it. The buffers stay the caller's until h runs.
+// applied to it. The buffers stay the caller's until h runs. A cancellation
+// slot in opts is listened to from the moment this message's own AsyncWrite
+// starts: an emit while it still waits behind others does nothing.
 func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpOption) {
 	if h == nil {
 		panic("asio: nil handler")
