@@ -50,7 +50,7 @@ type backend interface {
 	deregister(d *fdState, out *opList)
 	// start performs o on d at once if it can (then it completes it as an
 	// immediate completion), or queues it on direction dir.
-	start(d *fdState, o *op, dir int, cfg *opConfig)
+	start(d *fdState, o *op, dir int)
 	// wait blocks up to timeoutMs (-1: no limit) for readiness, performs the
 	// operations it unblocks and appends the completed ones to out.
 	wait(timeoutMs int, out *opList)

@@ -53,8 +53,8 @@ func (b *epollBackend) deregister(d *fdState, out *opList) {
 	d.abortLocked(out)
 }
 
-func (b *epollBackend) start(d *fdState, o *op, dir int, cfg *opConfig) {
-	d.start(o, dir, cfg)
+func (b *epollBackend) start(d *fdState, o *op, dir int) {
+	d.start(o, dir)
 }
 
 func (b *epollBackend) wait(timeoutMs int, out *opList) {

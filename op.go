@@ -115,9 +115,8 @@ var opPool = sync.Pool{New: func() any { return new(op) }}
 // newOp takes an op from the pool for an operation of object executor ex on
 // context c, with the per-op options applied to it (no allocation: they go
 // into the op's own fields). The op counts as work on c from the caller's
-// workStarted until its handler has run. The *opConfig result is always nil
-// and kept only for the callers' signature.
-func newOp(kind opKind, c *IOContext, ex Executor, opts []OpOption) (*op, *opConfig) {
+// workStarted until its handler has run.
+func newOp(kind opKind, c *IOContext, ex Executor, opts []OpOption) *op {
 	o := opPool.Get().(*op)
 	o.kind = kind
 	o.c = c
@@ -136,7 +135,7 @@ func newOp(kind opKind, c *IOContext, ex Executor, opts []OpOption) (*op, *opCon
 			o.ext().wctx = v.ctx
 		}
 	}
-	return o, nil
+	return o
 }
 
 // setBuffers copies the slice headers of b into the op (one buffer into the
@@ -256,9 +255,8 @@ func (o *op) completeNow() {
 }
 
 // watch connects a queued op to its cancellation slot and context. Called
-// with the queue's lock held, just before the op is queued. The cfg argument
-// is unused (the options are in the op).
-func (o *op) watch(_ *opConfig, cn canceller) {
+// with the queue's lock held, just before the op is queued.
+func (o *op) watch(cn canceller) {
 	x := o.x
 	if x == nil {
 		return

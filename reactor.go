@@ -45,9 +45,9 @@ func (d *fdState) init(c *IOContext) {
 
 // start performs o now if its queue is empty and the syscall does not
 // block, else queues it; see the type's comment.
-func (d *fdState) start(o *op, dir int, cfg *opConfig) {
+func (d *fdState) start(o *op, dir int) {
 	d.mu.Lock()
-	d.startLocked(o, dir, cfg)
+	d.startLocked(o, dir)
 }
 
 // startLocked is start with d.mu already held; it releases it.
@@ -56,7 +56,7 @@ func (d *fdState) start(o *op, dir int, cfg *opConfig) {
 // op.postLocked), so that ops of one direction complete in the order they
 // were initiated even when one finishes at once and another was performed
 // by the poller a moment before.
-func (d *fdState) startLocked(o *op, dir int, cfg *opConfig) {
+func (d *fdState) startLocked(o *op, dir int) {
 	q := &d.q[dir]
 	switch {
 	case d.fd < 0:
@@ -71,7 +71,7 @@ func (d *fdState) startLocked(o *op, dir int, cfg *opConfig) {
 		o.err = ErrOperationAborted
 	default:
 		if !q.empty() || d.exhausted(dir) || !o.perform(d, false) {
-			d.queueLocked(o, q, cfg)
+			d.queueLocked(o, q)
 			return
 		}
 	}
@@ -84,9 +84,9 @@ func (d *fdState) startLocked(o *op, dir int, cfg *opConfig) {
 }
 
 // queueLocked makes o wait on q (d.mu held; it releases it).
-func (d *fdState) queueLocked(o *op, q *opQueue, cfg *opConfig) {
+func (d *fdState) queueLocked(o *op, q *opQueue) {
 	o.state = opQueued
-	o.watch(cfg, d)
+	o.watch(d)
 	q.push(o)
 	d.mu.Unlock()
 }

@@ -91,11 +91,11 @@ func (a *TCPAcceptor) AsyncAcceptOn(ex Executor, h func(s *TCPSocket, err error)
 		panic("asio: nil handler")
 	}
 	c := a.d.c
-	o, cfg := newOp(opAccept, c, a.ex, opts)
+	o := newOp(opAccept, c, a.ex, opts)
 	o.h = h
 	o.ext().aex = ex
 	c.workStarted()
-	c.be.start(&a.d, o, dirRead, cfg)
+	c.be.start(&a.d, o, dirRead)
 }
 
 // Accept blocks until a connection arrives; it needs no Run.

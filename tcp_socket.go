@@ -46,14 +46,14 @@ func (s *TCPSocket) AsyncConnect(ep netip.AddrPort, h func(err error), opts ...O
 		panic("asio: nil handler")
 	}
 	c := s.d.c
-	o, cfg := newOp(opConnect, c, s.ex, opts)
+	o := newOp(opConnect, c, s.ex, opts)
 	o.h = h
 	c.workStarted()
 	d := &s.d
 	d.mu.Lock()
 	err := s.connectLocked(ep)
 	if err == syscall.EINPROGRESS {
-		d.startLocked(o, dirWrite, cfg)
+		d.startLocked(o, dirWrite)
 		return
 	}
 	d.mu.Unlock()
@@ -125,12 +125,12 @@ func (s *TCPSocket) async(kind opKind, dir int, b Buffers, flags MessageFlags, h
 		panic("asio: nil handler")
 	}
 	c := s.d.c
-	o, cfg := newOp(kind, c, s.ex, opts)
+	o := newOp(kind, c, s.ex, opts)
 	o.h = h
 	o.flags = int32(flags)
 	o.setBuffers(b)
 	c.workStarted()
-	c.be.start(&s.d, o, dir, cfg)
+	c.be.start(&s.d, o, dir)
 }
 
 // AsyncWait waits until the socket is ready to read, to write, or has an
@@ -140,7 +140,7 @@ func (s *TCPSocket) AsyncWait(w WaitType, h func(err error), opts ...OpOption) {
 		panic("asio: nil handler")
 	}
 	c := s.d.c
-	o, cfg := newOp(opWait, c, s.ex, opts)
+	o := newOp(opWait, c, s.ex, opts)
 	o.h = h
 	o.flags = int32(w)
 	c.workStarted()
@@ -151,7 +151,7 @@ func (s *TCPSocket) AsyncWait(w WaitType, h func(err error), opts ...OpOption) {
 	case WaitError:
 		dir = dirExcept
 	}
-	c.be.start(&s.d, o, dir, cfg)
+	c.be.start(&s.d, o, dir)
 }
 
 // WriteSome writes some of b, blocking until it can; it needs no Run.

@@ -84,7 +84,7 @@ func (t *Timer) AsyncWait(h func(err error), opts ...OpOption) {
 		panic("asio: nil handler")
 	}
 	c := t.c
-	o, cfg := newOp(opTimer, c, t.ex, opts)
+	o := newOp(opTimer, c, t.ex, opts)
 	o.h = h
 	x := o.ext()
 	x.tm = t
@@ -99,7 +99,7 @@ func (t *Timer) AsyncWait(h func(err error), opts ...OpOption) {
 	x.when = t.expiry
 	t.waits = append(t.waits, o)
 	c.timers.push(o)
-	o.watch(cfg, t)
+	o.watch(t)
 	wake := x.hidx == 0 && x.when < c.pollEnd && c.wakeLocked()
 	c.mu.Unlock()
 	if wake {

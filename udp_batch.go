@@ -50,10 +50,10 @@ func (s *UDPSocket) AsyncReceiveBatch(msgs []Message, h func(n int, err error), 
 }
 
 func (s *UDPSocket) asyncBatch(kind opKind, dir int, msgs []Message, h func(int, error), opts []OpOption) {
-	o, cfg := s.newOp(kind, h != nil, opts)
+	o := s.newOp(kind, h != nil, opts)
 	o.h = h
 	o.ext().batch = msgs
-	s.start(o, cfg, dir, nil, 0)
+	s.start(o, dir, nil, 0)
 }
 
 // SendBatch is AsyncSendBatch's blocking form: it waits until it can send

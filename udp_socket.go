@@ -86,7 +86,7 @@ func (s *UDPSocket) Connect(ep netip.AddrPort) error {
 // AsyncConnect is Connect with its result passed to h, which runs on the
 // handler's executor as for every other operation.
 func (s *UDPSocket) AsyncConnect(ep netip.AddrPort, h func(err error), opts ...OpOption) {
-	o, _ := s.newOp(opConnect, h != nil, opts)
+	o := s.newOp(opConnect, h != nil, opts)
 	o.h = h
 	s.d.c.workStarted()
 	o.err = s.Connect(ep)
@@ -105,10 +105,10 @@ func (s *UDPSocket) AsyncSend(b Buffers, flags MessageFlags, h func(n int, err e
 // IPv4 address given to an IPv6 socket is sent IPv4-mapped. It supports
 // terminal, partial and total cancellation.
 func (s *UDPSocket) AsyncSendTo(b Buffers, to netip.AddrPort, flags MessageFlags, h func(n int, err error), opts ...OpOption) {
-	o, cfg := s.newOp(opSendTo, h != nil, opts)
+	o := s.newOp(opSendTo, h != nil, opts)
 	o.h = h
 	o.ext().addr = to
-	s.start(o, cfg, dirWrite, b, flags)
+	s.start(o, dirWrite, b, flags)
 }
 
 // AsyncReceive receives one datagram into b and passes its size to h; a
@@ -123,30 +123,30 @@ func (s *UDPSocket) AsyncReceive(b Buffers, flags MessageFlags, h func(n int, er
 // its sender, IPv4-mapped addresses unmapped. It supports terminal, partial
 // and total cancellation.
 func (s *UDPSocket) AsyncReceiveFrom(b Buffers, flags MessageFlags, h func(n int, from netip.AddrPort, err error), opts ...OpOption) {
-	o, cfg := s.newOp(opRecvFrom, h != nil, opts)
+	o := s.newOp(opRecvFrom, h != nil, opts)
 	o.h = h
-	s.start(o, cfg, dirRead, b, flags)
+	s.start(o, dirRead, b, flags)
 }
 
 func (s *UDPSocket) async(kind opKind, dir int, b Buffers, flags MessageFlags, h func(int, error), opts []OpOption) {
-	o, cfg := s.newOp(kind, h != nil, opts)
+	o := s.newOp(kind, h != nil, opts)
 	o.h = h
-	s.start(o, cfg, dir, b, flags)
+	s.start(o, dir, b, flags)
 }
 
 // start counts o as work and hands it, with its buffers and flags, to the
 // backend on direction dir.
-func (s *UDPSocket) start(o *op, cfg *opConfig, dir int, b Buffers, flags MessageFlags) {
+func (s *UDPSocket) start(o *op, dir int, b Buffers, flags MessageFlags) {
 	o.flags = int32(flags)
 	o.setBuffers(b)
 	c := s.d.c
 	c.workStarted()
-	c.be.start(&s.d, o, dir, cfg)
+	c.be.start(&s.d, o, dir)
 }
 
 // newOp takes an op for one of s's initiations; a nil handler panics, as
 // on every I/O object of the package.
-func (s *UDPSocket) newOp(kind opKind, hasHandler bool, opts []OpOption) (*op, *opConfig) {
+func (s *UDPSocket) newOp(kind opKind, hasHandler bool, opts []OpOption) *op {
 	if !hasHandler {
 		panic("asio: nil handler")
 	}
