@@ -39,7 +39,11 @@ func newEpollBackend(c *IOContext) (*epollBackend, error) {
 func (b *epollBackend) kind() Backend { return BackendEpoll }
 
 func (b *epollBackend) register(d *fdState) error {
-	d.token = b.table.insert(d)
+	token, ok := b.table.insert(d)
+	if !ok {
+		return ErrContextClosed
+	}
+	d.token = token
 	if err := b.p.Add(int(d.fd), d.token); err != nil {
 		b.table.remove(d.token)
 		return err
@@ -96,6 +100,7 @@ func readiness(e uint32) int {
 func (b *epollBackend) wake() { b.p.Wake() }
 
 func (b *epollBackend) shutdown(out *opList) error {
+	b.table.close()
 	b.table.each(func(d *fdState) {
 		d.mu.Lock()
 		if d.fd >= 0 && d.c == b.c {
@@ -118,6 +123,7 @@ type fdTable struct {
 	free   []uint32
 	next   uint32 // slots ever used
 	gen    uint32
+	closed bool // shutdown began: no more inserts
 }
 
 const (
@@ -125,9 +131,14 @@ const (
 	tableChunks = 4096 // 4M descriptors per context
 )
 
-func (t *fdTable) insert(d *fdState) uint64 {
+// insert gives d a slot and returns its token; false once the table is
+// closed, so that no descriptor is registered behind a shutdown's back.
+func (t *fdTable) insert(d *fdState) (uint64, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.closed {
+		return 0, false
+	}
 	var slot uint32
 	if n := len(t.free); n > 0 {
 		slot = t.free[n-1]
@@ -146,7 +157,13 @@ func (t *fdTable) insert(d *fdState) uint64 {
 	if t.gen == 0 || t.gen == ^uint32(0) {
 		t.gen = 1
 	}
-	return uint64(slot) | uint64(t.gen)<<32
+	return uint64(slot) | uint64(t.gen)<<32, true
+}
+
+func (t *fdTable) close() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
 }
 
 func (t *fdTable) remove(token uint64) {
