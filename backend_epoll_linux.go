@@ -9,10 +9,10 @@ import (
 )
 
 // newBackend returns the backend b names on Linux.
-func newBackend(c *IOContext, b Backend) (backend, error) {
+func newBackend(c *IOContext, b Backend, cfg contextConfig) (backend, error) {
 	switch b {
 	case BackendAuto, BackendEpoll:
-		return newEpollBackend(c)
+		return newEpollBackend(c, cfg.runtimePoller)
 	}
 	return nil, ErrBackendUnavailable
 }
@@ -28,10 +28,16 @@ type epollBackend struct {
 	table  fdTable
 }
 
-func newEpollBackend(c *IOContext) (*epollBackend, error) {
+func newEpollBackend(c *IOContext, runtimePoller bool) (*epollBackend, error) {
 	p, err := reactor.Open()
 	if err != nil {
 		return nil, err
+	}
+	if runtimePoller {
+		if err := p.UseRuntime(); err != nil {
+			p.Close()
+			return nil, err
+		}
 	}
 	return &epollBackend{c: c, p: p}, nil
 }

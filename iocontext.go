@@ -1,6 +1,7 @@
 package asio
 
 import (
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,7 +67,8 @@ func NewIOContext(opts ...ContextOption) (*IOContext, error) {
 	c.cond.L = &c.mu
 	c.done.L = &c.mu
 	c.ex = ioExecutor{c}
-	be, err := newBackend(c, backendFromEnv(cfg.backend))
+	cfg.runtimePoller = cfg.runtimePoller || os.Getenv("ASIO_RUNTIME_POLL") == "1"
+	be, err := newBackend(c, backendFromEnv(cfg.backend), cfg)
 	if err != nil {
 		return nil, err
 	}

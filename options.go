@@ -75,11 +75,24 @@ func ReadOpOptions(opts ...OpOption) OpSettings {
 type ContextOption func(*contextConfig)
 
 type contextConfig struct {
-	backend Backend
+	backend       Backend
+	runtimePoller bool
 }
 
 // WithBackend selects the backend of a new IOContext.
 func WithBackend(b Backend) ContextOption { return func(c *contextConfig) { c.backend = b } }
+
+// WithRuntimePoller makes the epoll backend wait for readiness by parking the
+// Run goroutine in the Go runtime's poller (the epoll descriptor is itself
+// pollable) instead of blocking its thread in epoll_wait. Use it when the
+// context shares its process with goroutines that keep every P busy (a
+// server that also runs a load, a pool of workers): a thread blocked in a
+// syscall loses its P and must queue for one when events arrive, a parked
+// goroutine is woken like any network goroutine. On a core of its own
+// (GOMAXPROCS=1, pinned), the default direct wait saves a syscall per
+// wakeup. The ASIO_RUNTIME_POLL=1 environment variable turns it on for every
+// context.
+func WithRuntimePoller() ContextOption { return func(c *contextConfig) { c.runtimePoller = true } }
 
 // ListenOption configures ListenTCP.
 type ListenOption func(*listenConfig)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"net/netip"
+	"runtime"
 	"sync"
 
 	"github.com/goasio/asio"
@@ -20,6 +21,7 @@ type asioServer struct {
 	next     int // context for the next accepted socket; used by the accept handler only
 	onAccept func(*asio.TCPSocket, error)
 	running  sync.WaitGroup
+	poller   string // ", runtime poller" when the contexts wait in the Go runtime's poller
 }
 
 func startAsioServer(addr string, contexts int) (*asioServer, error) {
@@ -29,8 +31,17 @@ func startAsioServer(addr string, contexts int) (*asioServer, error) {
 	}
 	s := &asioServer{}
 	s.onAccept = s.handleAccept
+	// Sharing the process's Ps with the load generator's goroutines, the
+	// contexts wait in the Go runtime's poller (asio.WithRuntimePoller);
+	// alone on a core (the pinned child, GOMAXPROCS=1) they block in
+	// epoll_wait directly, which saves a syscall per wakeup.
+	var opts []asio.ContextOption
+	if runtime.GOMAXPROCS(0) > 1 {
+		opts = append(opts, asio.WithRuntimePoller())
+		s.poller = ", runtime poller"
+	}
 	for range max(contexts, 1) {
-		ctx, err := asio.NewIOContext()
+		ctx, err := asio.NewIOContext(opts...)
 		if err != nil {
 			s.Close()
 			return nil, err
@@ -56,7 +67,7 @@ func startAsioServer(addr string, contexts int) (*asioServer, error) {
 func (s *asioServer) Addr() string { return s.acc.LocalEndpoint().String() }
 
 func (s *asioServer) Info() string {
-	return fmt.Sprintf("%s backend, %d IOContext(s)", s.ctxs[0].Backend(), len(s.ctxs))
+	return fmt.Sprintf("%s backend%s, %d IOContext(s)", s.ctxs[0].Backend(), s.poller, len(s.ctxs))
 }
 
 // Close stops accepting, stops every context and closes it, which aborts

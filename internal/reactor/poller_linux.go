@@ -12,7 +12,9 @@
 package reactor
 
 import (
+	"os"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -28,6 +30,26 @@ type Event = unix.EpollEvent
 type Poller struct {
 	epfd int
 	evfd int
+	file *os.File        // epfd as seen by the Go runtime poller, or nil
+	rc   syscall.RawConn // file's raw connection
+}
+
+// UseRuntime makes Wait park the calling goroutine in the Go runtime's
+// poller (epfd is itself pollable: readable when it has events) instead of
+// blocking its thread in epoll_wait. In a process whose other goroutines keep
+// every P busy, a thread blocked in a syscall loses its P and must queue for
+// one when it returns; a parked goroutine is woken like any network one.
+func (p *Poller) UseRuntime() error {
+	if err := unix.SetNonblock(p.epfd, true); err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(p.epfd), "epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	p.file, p.rc = f, rc
+	return nil
 }
 
 // Open creates the epoll instance and its wakeup eventfd.
@@ -70,10 +92,26 @@ func (p *Poller) Del(fd int) {
 // Wait waits up to timeoutMs (-1: forever, 0: not at all) and fills events.
 // EINTR is reported as zero events.
 func (p *Poller) Wait(events []Event, timeoutMs int) int {
-	n, err := unix.EpollWait(p.epfd, events, timeoutMs)
-	if err != nil {
-		return 0
+	if p.rc == nil || timeoutMs == 0 {
+		n, err := unix.EpollWait(p.epfd, events, timeoutMs)
+		if err != nil {
+			return 0
+		}
+		return n
 	}
+	if timeoutMs > 0 {
+		p.file.SetReadDeadline(time.Now().Add(time.Duration(timeoutMs) * time.Millisecond))
+	} else {
+		p.file.SetReadDeadline(time.Time{})
+	}
+	n := 0
+	p.rc.Read(func(fd uintptr) bool {
+		r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+		if e == 0 {
+			n = int(r)
+		}
+		return n > 0 || (e != 0 && e != syscall.EINTR)
+	})
 	return n
 }
 
@@ -92,6 +130,9 @@ func (p *Poller) Drain() {
 // Close releases the epoll instance and the eventfd.
 func (p *Poller) Close() error {
 	unix.Close(p.evfd)
+	if p.file != nil {
+		return p.file.Close()
+	}
 	return unix.Close(p.epfd)
 }
 
