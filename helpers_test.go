@@ -23,21 +23,7 @@ var loopback4 = netip.MustParseAddrPort("127.0.0.1:0")
 // loopback, both on ctx, set up with the blocking forms (no Run needed).
 func connectedPair(t testing.TB, ctx *IOContext) (client, server *TCPSocket) {
 	t.Helper()
-	acc, err := ListenTCP(ctx.Executor(), loopback4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer acc.Close()
-	client = NewTCPSocket(ctx.Executor())
-	if err := client.Connect(acc.LocalEndpoint()); err != nil {
-		t.Fatal(err)
-	}
-	server, err = acc.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
+	return pairOn(t, ctx, loopback4)
 }
 
 // runUntil runs ctx until done is closed, failing the test after a timeout.
