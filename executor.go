@@ -57,14 +57,6 @@ type taskPoster interface {
 
 func (e ioExecutor) postTask(t runnable) { e.c.post(t) }
 
-// contextOf returns the IOContext of ex, or nil.
-func contextOf(ex Executor) *IOContext {
-	if ex == nil {
-		return nil
-	}
-	return ex.Context()
-}
-
 // postTo queues t on ex: directly for the library's executors, through a
 // closure for a user's.
 func postTo(ex Executor, t runnable) {

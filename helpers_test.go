@@ -3,7 +3,6 @@ package asio
 import (
 	"net/netip"
 	"testing"
-	"time"
 )
 
 // newTestContext returns a context closed when the test ends.
@@ -24,35 +23,4 @@ var loopback4 = netip.MustParseAddrPort("127.0.0.1:0")
 func connectedPair(t testing.TB, ctx *IOContext) (client, server *TCPSocket) {
 	t.Helper()
 	return pairOn(t, ctx, loopback4)
-}
-
-// runUntil runs ctx until done is closed, failing the test after a timeout.
-func runUntil(t testing.TB, ctx *IOContext, done <-chan struct{}) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-done:
-			return
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting for handlers")
-		}
-		ctx.Restart()
-		ctx.RunFor(20 * time.Millisecond)
-	}
-}
-
-// counter checks that a handler runs exactly once.
-type onceChecker struct {
-	t     testing.TB
-	calls int
-}
-
-func (o *onceChecker) hit() {
-	o.calls++
-	if o.calls > 1 {
-		o.t.Errorf("handler called %d times", o.calls)
-	}
 }

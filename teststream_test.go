@@ -144,17 +144,6 @@ func (s *testStream) release() {
 	}
 }
 
-// feed adds a chunk for the read side and completes a held read with it.
-func (s *testStream) feed(p []byte) {
-	s.mu.Lock()
-	s.in = append(s.in, p)
-	hc := s.held
-	s.mu.Unlock()
-	if hc != nil && !hc.write {
-		s.finishHeld(hc, true, nil)
-	}
-}
-
 // finishHeld completes hc if it is still the held call: moving bytes, or
 // with err and no byte.
 func (s *testStream) finishHeld(hc *heldCall, move bool, err error) {
