@@ -67,13 +67,11 @@ func (p *pingPong) read(n int, err error) {
 	}
 }
 
-// BenchmarkWriteSomeReadSome is one AsyncWriteSome and one AsyncReadSome
-// round trip of 64 bytes on a connected loopback pair: the steady state
-// must not allocate.
-func BenchmarkWriteSomeReadSome(b *testing.B) {
+// benchRoundTrip measures p's round trip after warming the pools.
+func benchRoundTrip(b *testing.B, newP func(c, s *TCPSocket, size int) *pingPong) {
 	ctx := newTestContext(b)
 	c, s := connectedPair(b, ctx)
-	p := newPingPong(c, s, 64)
+	p := newP(c, s, 64)
 	p.start(100) // warm the pools
 	ctx.Run()
 	ctx.Restart()
@@ -86,13 +84,15 @@ func BenchmarkWriteSomeReadSome(b *testing.B) {
 	}
 }
 
-func TestWriteReadRoundTripAllocs(t *testing.T) {
+// roundTripAllocs is the allocations of one round trip of p in the steady
+// state (Run itself takes a pooled runner; the ops must add nothing).
+func roundTripAllocs(t *testing.T, newP func(c, s *TCPSocket, size int) *pingPong) float64 {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector (sync.Pool drops items)")
 	}
 	ctx := newTestContext(t)
 	c, s := connectedPair(t, ctx)
-	p := newPingPong(c, s, 64)
+	p := newP(c, s, 64)
 	p.start(100)
 	ctx.Run()
 	allocs := testing.AllocsPerRun(200, func() {
@@ -103,48 +103,26 @@ func TestWriteReadRoundTripAllocs(t *testing.T) {
 	if p.err != nil {
 		t.Fatal(p.err)
 	}
-	// Run itself takes a pooled runner; the ops must add nothing.
-	if allocs > 0 {
+	return allocs
+}
+
+// BenchmarkWriteSomeReadSome is one AsyncWriteSome and one AsyncReadSome
+// round trip of 64 bytes on a connected loopback pair: the steady state
+// must not allocate.
+func BenchmarkWriteSomeReadSome(b *testing.B) { benchRoundTrip(b, newPingPong) }
+
+func TestWriteReadRoundTripAllocs(t *testing.T) {
+	if allocs := roundTripAllocs(t, newPingPong); allocs > 0 {
 		t.Errorf("AsyncWriteSome+AsyncReadSome round trip: %.1f allocs, want 0", allocs)
 	}
 }
 
 // BenchmarkAsyncWriteAsyncRead is BenchmarkWriteSomeReadSome with the
 // composed operations.
-func BenchmarkAsyncWriteAsyncRead(b *testing.B) {
-	ctx := newTestContext(b)
-	c, s := connectedPair(b, ctx)
-	p := newComposedPingPong(c, s, 64)
-	p.start(100)
-	ctx.Run()
-	ctx.Restart()
-	b.ReportAllocs()
-	b.ResetTimer()
-	p.start(b.N)
-	ctx.Run()
-	if p.err != nil || p.left != 0 {
-		b.Fatal(p.err, p.left)
-	}
-}
+func BenchmarkAsyncWriteAsyncRead(b *testing.B) { benchRoundTrip(b, newComposedPingPong) }
 
 func TestComposedRoundTripAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("allocation counts are not meaningful under the race detector (sync.Pool drops items)")
-	}
-	ctx := newTestContext(t)
-	c, s := connectedPair(t, ctx)
-	p := newComposedPingPong(c, s, 64)
-	p.start(100)
-	ctx.Run()
-	allocs := testing.AllocsPerRun(200, func() {
-		ctx.Restart()
-		p.start(1)
-		ctx.Run()
-	})
-	if p.err != nil {
-		t.Fatal(p.err)
-	}
-	if allocs > 0 {
+	if allocs := roundTripAllocs(t, newComposedPingPong); allocs > 0 {
 		t.Errorf("AsyncWrite+AsyncRead round trip: %.1f allocs, want 0", allocs)
 	}
 }
