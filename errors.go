@@ -21,6 +21,9 @@ var (
 	// ErrWriteInProgress completes a composed write started on a stream that
 	// already runs one; use a WriteQueue for many writers.
 	ErrWriteInProgress = errors.New("asio: a composed write is already in progress on this stream")
+	// ErrInvalidArgument completes an operation given an argument it
+	// cannot use, such as a nil *DynamicBuffer.
+	ErrInvalidArgument = errors.New("asio: invalid argument")
 	// ErrContextClosed is returned by operations on an IOContext after Close,
 	// and by Close called from one of the context's own handlers.
 	ErrContextClosed = errors.New("asio: io context closed")

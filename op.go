@@ -42,7 +42,6 @@ const (
 type op struct {
 	next  *op // link in a descriptor queue or an opList
 	kind  opKind
-	state uint8 // opIdle, opQueued: guarded by the queue's lock
 	flags int32
 	buf   []byte        // the single buffer (a longer sequence is in x.bufs)
 	n     int32         // bytes moved (at most 0x7ffff000 per syscall on Linux)
@@ -105,11 +104,6 @@ func (o *op) imm() Executor {
 	return o.x.imm
 }
 
-const (
-	opIdle   = 0
-	opQueued = 1
-)
-
 var opPool = sync.Pool{New: func() any { return new(op) }}
 
 // newOp takes an op from the pool for an operation of object executor ex on
@@ -160,7 +154,7 @@ func (o *op) release() {
 		extPool.Put(x)
 	}
 	o.next, o.x = nil, nil
-	o.state, o.flags = opIdle, 0
+	o.flags = 0
 	o.buf = nil
 	o.n, o.err = 0, nil
 	o.c, o.ex, o.h = nil, nil, nil
@@ -229,13 +223,10 @@ func (o *op) postLocked(immediate bool) bool {
 // complete delivers a result found outside the backend's wait (a
 // cancellation, an abort) to the handler's executor.
 func (o *op) complete() {
-	c := o.c
-	if o.ex == Executor(c.ex) {
-		c.enqueue(o)
-		return
+	if !o.postLocked(false) {
+		postTo(o.ex, o) // a user's executor
+		o.c.workFinished()
 	}
-	postTo(o.ex, o)
-	c.workFinished()
 }
 
 // completeNow delivers an immediate completion: a result known inside the

@@ -85,7 +85,6 @@ func (d *fdState) startLocked(o *op, dir int) {
 
 // queueLocked makes o wait on q (d.mu held; it releases it).
 func (d *fdState) queueLocked(o *op, q *opQueue) {
-	o.state = opQueued
 	o.watch(d)
 	q.push(o)
 	d.mu.Unlock()
@@ -178,7 +177,6 @@ func (d *fdState) performQueue(dir int, out *opList) {
 			return
 		}
 		q.pop()
-		o.state = opIdle
 		out.push(o)
 		if d.exhausted(dir) {
 			return // a short transfer: the edge is consumed
@@ -199,7 +197,6 @@ func (d *fdState) cancelOp(o *op, key uint64, t CancellationType) {
 		d.mu.Unlock()
 		return
 	}
-	o.state = opIdle
 	o.err = ErrOperationAborted
 	if o.postLocked(false) {
 		d.mu.Unlock()
@@ -223,7 +220,6 @@ func (d *fdState) unqueue(o *op) bool {
 func (d *fdState) abortLocked(out *opList) {
 	for i := range d.q {
 		for o := d.q[i].pop(); o != nil; o = d.q[i].pop() {
-			o.state = opIdle
 			o.err = ErrOperationAborted
 			out.push(o)
 		}

@@ -258,3 +258,46 @@ func TestDynamicBuffer(t *testing.T) {
 		t.Fatal("bytes damaged by compaction")
 	}
 }
+
+// TestAsyncReadUntilSteadyStateAllocs: reading lines with AsyncReadUntil
+// into a buffer that has grown allocates nothing per line.
+func TestAsyncReadUntilSteadyStateAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector (sync.Pool drops items)")
+	}
+	ctx := newTestContext(t)
+	c, s := connectedPair(t, ctx)
+	db := NewDynamicBuffer(0)
+	line, nl := []byte("a line of text\n"), []byte("\n")
+	var err error
+	onLine := func(n int, e error) { err = e; db.Consume(n) }
+	onWrite := func(int, error) {}
+	readLine := func() {
+		c.AsyncWriteSome(Buffers{line}, onWrite)
+		AsyncReadUntil(s, db, nl, onLine)
+		ctx.Restart()
+		ctx.Run()
+	}
+	for i := 0; i < 50; i++ {
+		readLine()
+	}
+	if allocs := testing.AllocsPerRun(100, readLine); allocs > 0 || err != nil {
+		t.Fatalf("AsyncReadUntil per line: %.1f allocs (err %v), want 0", allocs, err)
+	}
+}
+
+// TestAsyncReadUntilNilBuffer: a nil buffer is an error through the
+// handler, not a panic.
+func TestAsyncReadUntilNilBuffer(t *testing.T) {
+	ctx := newTestContext(t)
+	_, s := connectedPair(t, ctx)
+	var got error
+	AsyncReadUntil(s, nil, []byte("\n"), func(n int, err error) { got = err })
+	if got != nil {
+		t.Fatal("handler ran inline")
+	}
+	ctx.Run()
+	if !errors.Is(got, ErrInvalidArgument) {
+		t.Fatalf("nil buffer: %v, want ErrInvalidArgument", got)
+	}
+}

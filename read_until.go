@@ -23,9 +23,13 @@ func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(
 	if h == nil {
 		panic("asio: nil handler")
 	}
+	if buf == nil {
+		completeLater(s.Executor(), opts, func() { h(0, ErrInvalidArgument) })
+		return
+	}
 	t := transferPool.Get().(*transferOp)
 	t.rs = s
-	t.until = &untilState{buf: buf, delim: delim, found: -1}
+	t.until = untilState{buf: buf, delim: delim, found: -1}
 	t.cond, t.h = transferAll, h
 	if t.setOptions(opts) {
 		t.abortAtStart(opts)
@@ -38,7 +42,7 @@ func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(
 // makes an empty step so that the handler still runs via the executor, else
 // it reads into fresh space.
 func (t *transferOp) untilNext() {
-	u := t.until
+	u := &t.until
 	data := u.buf.Bytes()
 	if i := bytes.Index(data[u.search:], u.delim); i >= 0 && len(u.delim) > 0 {
 		u.found = u.search + i + len(u.delim)
@@ -73,7 +77,7 @@ func (t *transferOp) untilNext() {
 }
 
 func (t *transferOp) untilStep(n int, err error) {
-	u := t.until
+	u := &t.until
 	if u.grow > 0 {
 		u.buf.Commit(n)
 	}

@@ -42,7 +42,7 @@ type transferOp struct {
 	userSig   *CancellationSignal
 	stop      func() bool
 
-	until *untilState // AsyncReadUntil only
+	until untilState // AsyncReadUntil's state, when until.buf != nil
 }
 
 // writeLocker is implemented by streams that know when a composed write is
@@ -287,7 +287,7 @@ func (t *transferOp) consume(n int) bool {
 
 // onStep is the handler of every step.
 func (t *transferOp) onStep(n int, err error) {
-	if t.until != nil {
+	if t.until.buf != nil {
 		t.untilStep(n, err)
 		return
 	}
@@ -337,7 +337,7 @@ func (t *transferOp) release() {
 	t.cond, t.h = nil, nil
 	t.stepOpts = [3]OpOption{}
 	t.cancelled.Store(0)
-	t.userSig, t.stop, t.until = nil, nil, nil
+	t.userSig, t.stop, t.until = nil, nil, untilState{}
 	transferPool.Put(t)
 }
 
