@@ -327,7 +327,7 @@ func (c *IOContext) pollLocked(r *runner, block bool, deadline, now int64) {
 	}
 	if foreign.head != nil {
 		c.mu.Unlock()
-		c.deliverForeign(&foreign)
+		completeAll(&foreign)
 		c.mu.Lock()
 	}
 }
@@ -370,7 +370,7 @@ func (c *IOContext) pollTimeoutLocked(deadline, now int64) (int, int64) {
 func (c *IOContext) queueBatchLocked(b *opList) opList {
 	var foreign opList
 	for o := b.pop(); o != nil; o = b.pop() {
-		if o.ex == nil || o.ex == Executor(c.ex) {
+		if o.ex == Executor(c.ex) {
 			c.q.push(o)
 		} else {
 			foreign.push(o)
@@ -379,12 +379,6 @@ func (c *IOContext) queueBatchLocked(b *opList) opList {
 	return foreign
 }
 
-func (c *IOContext) deliverForeign(l *opList) {
-	for o := l.pop(); o != nil; o = l.pop() {
-		postTo(o.ex, o)
-		c.workFinished()
-	}
-}
 
 // enqueuePolled queues the ops of l that run on this context's executor,
 // from the goroutine inside the backend (so no wakeup is sent to it), in
@@ -523,7 +517,7 @@ func (c *IOContext) drain(aborted *opList) {
 	c.runners = append(c.runners, r)
 	foreign := c.queueBatchLocked(aborted)
 	c.mu.Unlock()
-	c.deliverForeign(&foreign)
+	completeAll(&foreign)
 	c.mu.Lock()
 	for {
 		t, ok := c.q.pop()
