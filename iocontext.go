@@ -379,7 +379,6 @@ func (c *IOContext) queueBatchLocked(b *opList) opList {
 	return foreign
 }
 
-
 // enqueuePolled queues the ops of l that run on this context's executor,
 // from the goroutine inside the backend (so no wakeup is sent to it), in
 // one lock; the others are posted to their executors, or moved to out when
