@@ -80,7 +80,7 @@ func (b *epollBackend) wait(timeoutMs int, out *opList) {
 		if d == nil {
 			continue
 		}
-		d.ready(token, readiness(ev.Events), out)
+		d.ready(token, readiness(ev.Events))
 	}
 }
 

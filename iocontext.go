@@ -37,6 +37,9 @@ type IOContext struct {
 	closing sync.Mutex    // serialises Close
 	kind    Backend       // be.kind()
 	stats   contextCounts // for tests and the echo demo
+	// deferred holds completions for users' executors and bound immediate
+	// executors, delivered in order outside every lock (deliver.go).
+	deferred deferredList
 }
 
 type contextCounts struct {
@@ -316,6 +319,7 @@ func (c *IOContext) pollLocked(r *runner, block bool, deadline, now int64) {
 
 	c.stats.polls.Add(1)
 	c.be.wait(timeout, &r.batch)
+	c.deferred.flush()
 
 	c.mu.Lock()
 	c.polling = false
@@ -325,9 +329,10 @@ func (c *IOContext) pollLocked(r *runner, block bool, deadline, now int64) {
 	if c.idle > 0 {
 		c.cond.Broadcast()
 	}
-	if foreign.head != nil {
+	if foreign.head != nil || c.deferred.n.Load() != 0 {
 		c.mu.Unlock()
-		completeAll(&foreign)
+		handOffAll(&foreign)
+		c.deferred.flush()
 		c.mu.Lock()
 	}
 }
@@ -365,25 +370,36 @@ func (c *IOContext) pollTimeoutLocked(deadline, now int64) (int, int64) {
 }
 
 // queueBatchLocked moves completed operations to the ready queue; their work
-// was counted when they started and carries over. Operations bound to
-// another executor are returned to be delivered once mu is released.
+// was counted when they started and carries over. Those bound to a user's
+// executor join the deferred list (in order, under mu); those bound to
+// another of the library's executors, which may take mu, are returned to
+// be handed off once mu is released, followed by a flush of the deferred
+// list.
 func (c *IOContext) queueBatchLocked(b *opList) opList {
 	var foreign opList
 	for o := b.pop(); o != nil; o = b.pop() {
-		if o.ex == Executor(c.ex) {
-			c.q.push(o)
-		} else {
-			foreign.push(o)
+		switch ex := o.ex.(type) {
+		case ioExecutor:
+			if ex.c == c {
+				c.q.push(o)
+				continue
+			}
+		case *Strand:
+		default:
+			c.deferred.push(o)
+			continue
 		}
+		foreign.push(o)
 	}
 	return foreign
 }
 
-// enqueuePolled queues the ops of l that run on this context's executor,
-// from the goroutine inside the backend (so no wakeup is sent to it), in
-// one lock; the others are posted to their executors, or moved to out when
-// that executor is a user's.
-func (c *IOContext) enqueuePolled(l *opList, out *opList) {
+// enqueuePolled hands the ops of l to their executors, from the goroutine
+// inside the backend and with the lock of the descriptor queue they left
+// held: those of this context's executor in one lock of mu (and no wakeup
+// for the poller), the others through handOff. The poller flushes the
+// deferred list once the backend's wait returns.
+func (c *IOContext) enqueuePolled(l *opList) {
 	var other opList
 	c.mu.Lock()
 	for o := l.pop(); o != nil; o = l.pop() {
@@ -397,11 +413,7 @@ func (c *IOContext) enqueuePolled(l *opList, out *opList) {
 		c.cond.Signal()
 	}
 	c.mu.Unlock()
-	for o := other.pop(); o != nil; o = other.pop() {
-		if !o.postLocked(false) {
-			out.push(o)
-		}
-	}
+	handOffAll(&other)
 }
 
 // post queues t and counts it as work.
@@ -516,7 +528,8 @@ func (c *IOContext) drain(aborted *opList) {
 	c.runners = append(c.runners, r)
 	foreign := c.queueBatchLocked(aborted)
 	c.mu.Unlock()
-	completeAll(&foreign)
+	handOffAll(&foreign)
+	c.deferred.flush()
 	c.mu.Lock()
 	for {
 		t, ok := c.q.pop()

@@ -40,17 +40,20 @@ const (
 // holds; the parts only some ops need (gather buffers, addresses, timer and
 // accept state, per-op options) are in an opExt attached from its own pool.
 type op struct {
-	next  *op // link in a descriptor queue or an opList
-	kind  opKind
-	flags int32
-	buf   []byte        // the single buffer (a longer sequence is in x.bufs)
-	n     int32         // bytes moved (at most 0x7ffff000 per syscall on Linux)
-	seq   atomic.Uint32 // bumped at release: a cancellation key
-	err   error
-	c     *IOContext // the context that counts the op's work
-	ex    Executor   // where the handler runs (never nil once started)
-	h     any        // the handler: func(int, error), func(error), func(*TCPSocket, error) or func(int, netip.AddrPort, error)
-	x     *opExt     // the rarer parts, or nil
+	next *op // link in a descriptor queue or an opList
+	kind opKind
+	// immediate marks a deferred immediate completion, for a bound
+	// immediate executor (deliver).
+	immediate bool
+	flags     int32
+	buf       []byte        // the single buffer (a longer sequence is in x.bufs)
+	n         int32         // bytes moved (at most 0x7ffff000 per syscall on Linux)
+	seq       atomic.Uint32 // bumped at release: a cancellation key
+	err       error
+	c         *IOContext // the context that counts the op's work
+	ex        Executor   // where the handler runs (never nil once started)
+	h         any        // the handler: func(int, error), func(error), func(*TCPSocket, error) or func(int, netip.AddrPort, error)
+	x         *opExt     // the rarer parts, or nil
 }
 
 // opExt holds what only some ops need.
@@ -154,7 +157,7 @@ func (o *op) release() {
 		extPool.Put(x)
 	}
 	o.next, o.x = nil, nil
-	o.flags = 0
+	o.flags, o.immediate = 0, false
 	o.buf = nil
 	o.n, o.err = 0, nil
 	o.c, o.ex, o.h = nil, nil, nil
@@ -193,56 +196,53 @@ func (o *op) run(r *runner) {
 	}
 }
 
-// postLocked hands o's completion to its executor while the caller holds
-// the lock of the queue o left, so that completions keep the order in which
-// ops leave it (immediate says it is an immediate completion). It reports
-// false for what must wait until that lock is released: a bound immediate
-// executor or a user's executor, which may run code. The library's own
-// executors only queue.
-func (o *op) postLocked(immediate bool) bool {
-	if immediate && o.imm() != nil {
-		return false
-	}
+// handOff hands o's completion to its executor. The caller holds the lock
+// of the place o left (a descriptor queue, the timer heap), so that
+// completions keep the order in which ops leave it; immediate says it is an
+// immediate completion. The library's own executors only queue, so o goes
+// to them at once; a bound immediate executor or a user's executor, which
+// may run code, gets it through the context's deferred list, which the
+// caller flushes once it has released its lock (complete, completeNow and
+// flushDeferred). Nothing of o may be read after handOff.
+func (o *op) handOff(immediate bool) {
 	c := o.c
+	if immediate && o.imm() != nil {
+		o.immediate = true
+		c.deferred.push(o)
+		return
+	}
 	switch ex := o.ex.(type) {
 	case ioExecutor:
 		if ex.c == c {
 			c.enqueue(o) // the op's work carries over
-			return true
+			return
 		}
 		ex.c.post(o)
 	case *Strand:
 		ex.postTask(o)
 	default:
-		return false
+		c.deferred.push(o)
+		return
 	}
 	c.workFinished()
-	return true
 }
 
 // complete delivers a result found outside the backend's wait (a
-// cancellation, an abort) to the handler's executor.
+// cancellation, an abort) to the handler's executor. No lock may be held.
 func (o *op) complete() {
-	if !o.postLocked(false) {
-		postTo(o.ex, o) // a user's executor
-		o.c.workFinished()
-	}
+	c := o.c
+	o.handOff(false)
+	c.deferred.flush()
 }
 
 // completeNow delivers an immediate completion: a result known inside the
 // initiating function. It is posted, never run here, unless the handler has
-// a bound immediate executor, which gets it by Dispatch.
+// a bound immediate executor, which gets it by Dispatch. No lock may be
+// held.
 func (o *op) completeNow() {
-	imm := o.imm()
-	if imm == nil {
-		o.complete()
-		return
-	}
 	c := o.c
-	imm.Dispatch(func() {
-		o.run(nil)
-		c.workFinished()
-	})
+	o.handOff(true)
+	c.deferred.flush()
 }
 
 // watch connects a queued op to its cancellation slot and context. Called

@@ -53,7 +53,7 @@ func (d *fdState) start(o *op, dir int) {
 // startLocked is start with d.mu already held; it releases it.
 //
 // Every completion is handed to the scheduler before mu is released (see
-// op.postLocked), so that ops of one direction complete in the order they
+// op.handOff), so that ops of one direction complete in the order they
 // were initiated even when one finishes at once and another was performed
 // by the poller a moment before.
 func (d *fdState) startLocked(o *op, dir int) {
@@ -75,12 +75,10 @@ func (d *fdState) startLocked(o *op, dir int) {
 			return
 		}
 	}
-	if o.postLocked(true) {
-		d.mu.Unlock()
-		return
-	}
+	c := d.c
+	o.handOff(true)
 	d.mu.Unlock()
-	o.completeNow()
+	c.deferred.flush()
 }
 
 // queueLocked makes o wait on q (d.mu held; it releases it).
@@ -140,10 +138,10 @@ const (
 )
 
 // ready performs the queued operations that readiness unblocks, in order,
-// and hands the completed ones to the scheduler before releasing mu; those
-// bound to a user's executor go to out, to be delivered after. Called by the
-// backend's wait.
-func (d *fdState) ready(token uint64, ev int, out *opList) {
+// and hands the completed ones to the scheduler before releasing mu (those
+// bound to a user's executor join the context's deferred list, which the
+// poller flushes after its wait). Called by the backend's wait.
+func (d *fdState) ready(token uint64, ev int) {
 	var done opList
 	d.mu.Lock()
 	if d.fd < 0 || d.token != token {
@@ -165,7 +163,7 @@ func (d *fdState) ready(token uint64, ev int, out *opList) {
 		d.performQueue(dirRead, &done)
 	}
 	if !done.empty() {
-		d.c.enqueuePolled(&done, out)
+		d.c.enqueuePolled(&done)
 	}
 	d.mu.Unlock()
 }
@@ -198,12 +196,10 @@ func (d *fdState) cancelOp(o *op, key uint64, t CancellationType) {
 		return
 	}
 	o.err = ErrOperationAborted
-	if o.postLocked(false) {
-		d.mu.Unlock()
-		return
-	}
+	c := d.c
+	o.handOff(false)
 	d.mu.Unlock()
-	o.complete()
+	c.deferred.flush()
 }
 
 // unqueue removes o from whichever queue holds it (d.mu held).
@@ -231,24 +227,22 @@ func (d *fdState) cancelAll() {
 	var out opList
 	d.mu.Lock()
 	d.abortLocked(&out)
-	postAllLocked(&out)
+	handOffAll(&out)
+	c := d.c
 	d.mu.Unlock()
-	completeAll(&out)
+	c.deferred.flush()
 }
 
-// postAllLocked hands every op of l to its executor while the caller still
-// holds the lock of the queue they left; l keeps those that must wait until
-// it is released (op.postLocked).
-func postAllLocked(l *opList) {
-	var later opList
+// handOffAll hands every op of l to its executor (op.handOff); the
+// caller holds the lock of the queue they left and flushes the context's
+// deferred list once it has released it.
+func handOffAll(l *opList) {
 	for o := l.pop(); o != nil; o = l.pop() {
-		if !o.postLocked(false) {
-			later.push(o)
-		}
+		o.handOff(false)
 	}
-	*l = later
 }
 
+// completeAll completes every op of l (op.complete): no lock may be held.
 func completeAll(l *opList) {
 	for o := l.pop(); o != nil; o = l.pop() {
 		o.complete()

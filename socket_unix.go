@@ -60,9 +60,10 @@ func (d *fdState) close() error {
 	d.c.be.deregister(d, &out)
 	err := sys.Close(int(d.fd))
 	d.fd = -1
-	postAllLocked(&out)
+	handOffAll(&out)
+	c := d.c
 	d.mu.Unlock()
-	completeAll(&out)
+	c.deferred.flush()
 	return err
 }
 
