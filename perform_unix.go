@@ -21,7 +21,11 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 	case opRead, opRecvDgram:
 		n, err = o.recv(int(d.fd))
 		if err == syscall.EINVAL && o.flags&unix.MSG_OOB != 0 {
-			return false // no urgent data (yet): wait for EPOLLPRI
+			// Linux answers EINVAL both when no urgent data has come yet
+			// and when the connection is gone (FIN, RST, shutdown).
+			if err = connectionEnd(int(d.fd)); err == nil {
+				return false // no urgent data yet: wait for EPOLLPRI
+			}
 		}
 		if err == nil && o.kind == opRead {
 			if n == 0 {
@@ -94,6 +98,18 @@ func (o *op) perform(d *fdState, onEvent bool) bool {
 	}
 	o.n, o.err = int32(n), err // a syscall moves at most 0x7ffff000 bytes
 	return true
+}
+
+// connectionEnd returns the error that ends fd's connection (io.EOF for
+// an orderly end), or nil while it can still receive.
+func connectionEnd(fd int) error {
+	if sys.PollNow(fd, unix.POLLRDHUP)&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) == 0 {
+		return nil
+	}
+	if err := sys.SocketError(fd); err != nil {
+		return err
+	}
+	return io.EOF
 }
 
 // markEmpty records that o's direction has no readiness left.

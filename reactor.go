@@ -151,16 +151,18 @@ func (d *fdState) ready(token uint64, ev int) {
 	if ev&readyHangUp != 0 {
 		d.hup = true
 	}
-	if ev&readyExcept != 0 {
-		d.performQueue(dirExcept, &done)
+	if ev&(readyExcept|readyHangUp) != 0 {
+		// A hang-up ends a receive of urgent data too (with the
+		// connection's error), not a readiness wait for urgent data.
+		d.performQueue(dirExcept, ev&readyExcept != 0, &done)
 	}
 	if ev&readyWrite != 0 {
 		d.wFull = false
-		d.performQueue(dirWrite, &done)
+		d.performQueue(dirWrite, true, &done)
 	}
 	if ev&readyRead != 0 {
 		d.rEmpty = false
-		d.performQueue(dirRead, &done)
+		d.performQueue(dirRead, true, &done)
 	}
 	if !done.empty() {
 		d.c.enqueuePolled(&done)
@@ -168,10 +170,12 @@ func (d *fdState) ready(token uint64, ev int) {
 	d.mu.Unlock()
 }
 
-func (d *fdState) performQueue(dir int, out *opList) {
+// performQueue performs the ops queued on dir, head first, while they
+// complete; onEvent says the readiness of dir was reported.
+func (d *fdState) performQueue(dir int, onEvent bool, out *opList) {
 	q := &d.q[dir]
 	for o := q.head; o != nil; o = q.head {
-		if !o.perform(d, true) {
+		if !o.perform(d, onEvent) {
 			return
 		}
 		q.pop()

@@ -867,3 +867,58 @@ func TestOutOfBand(t *testing.T) {
 		t.Fatalf("AsyncWait(WaitError): %v", err)
 	}
 }
+
+// TestOutOfBandEndsWithConnection: a pending AsyncReceive(MsgOutOfBand)
+// completes once the connection is gone, with the error a read gets (io.EOF
+// for an orderly close, ECONNRESET for a reset). Linux answers EINVAL to
+// MSG_OOB both when no urgent data is there yet and after the connection
+// ended; the second used to leave the receive waiting until Cancel or Close.
+func TestOutOfBandEndsWithConnection(t *testing.T) {
+	cases := []struct {
+		name  string
+		end   func(t *testing.T, peer, s *TCPSocket)
+		want  error
+		start bool // end the connection before the receive starts
+	}{
+		{"peer closes", func(t *testing.T, peer, _ *TCPSocket) { peer.Close() }, io.EOF, false},
+		{"peer resets", func(t *testing.T, peer, _ *TCPSocket) {
+			if err := peer.SetLinger(true, 0); err != nil {
+				t.Fatal(err)
+			}
+			peer.Close()
+		}, syscall.ECONNRESET, false},
+		{"local shutdown", func(t *testing.T, _, s *TCPSocket) {
+			if err := s.Shutdown(ShutdownBoth); err != nil {
+				t.Fatal(err)
+			}
+		}, io.EOF, false},
+		{"peer closed before", func(t *testing.T, peer, _ *TCPSocket) { peer.Close() }, io.EOF, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := newTestContext(t)
+			peer, s := connectedPair(t, ctx)
+			ctx.Poll() // consume the registration's edges
+			if c.start {
+				c.end(t, peer, s)
+			}
+			h, ch := resultChan()
+			s.AsyncReceive([][]byte{make([]byte, 1)}, MsgOutOfBand, h)
+			if !c.start {
+				ctx.Poll()
+				if len(ch) != 0 {
+					r := <-ch
+					t.Fatalf("completed with (%d, %v) while the connection was up", r.n, r.err)
+				}
+				c.end(t, peer, s)
+			}
+			r := runFor1(t, ctx, ch)
+			if !errors.Is(r.err, c.want) || r.n != 0 {
+				t.Fatalf("(%d, %v), want (0, %v)", r.n, r.err, c.want)
+			}
+			if len(ch) != 0 {
+				t.Fatal("handler called twice")
+			}
+		})
+	}
+}
