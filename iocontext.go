@@ -73,7 +73,11 @@ func NewIOContext(opts ...ContextOption) (*IOContext, error) {
 	c.done.L = &c.mu
 	c.ex = ioExecutor{c}
 	cfg.runtimePoller = cfg.runtimePoller || os.Getenv("ASIO_RUNTIME_POLL") == "1"
-	be, err := newBackend(c, backendFromEnv(cfg.backend), cfg)
+	kind, err := selectBackend(cfg.backend)
+	if err != nil {
+		return nil, err
+	}
+	be, err := newBackend(c, kind, &cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +333,7 @@ func (c *IOContext) pollLocked(r *runner, block bool, deadline, now int64) {
 	c.mu.Unlock()
 
 	c.stats.polls.Add(1)
-	c.be.wait(timeout, &r.batch)
+	c.be.wait(timeout)
 	c.deferred.flush()
 
 	c.mu.Lock()
@@ -405,12 +409,12 @@ func (c *IOContext) queueBatchLocked(b *opList) opList {
 	return foreign
 }
 
-// enqueuePolled hands the ops of l to their executors, from the goroutine
+// handOffPolled hands the ops of l to their executors, from the goroutine
 // inside the backend and with the lock of the descriptor queue they left
 // held: those of this context's executor in one lock of mu (and no wakeup
 // for the poller), the others through handOff. The poller flushes the
 // deferred list once the backend's wait returns.
-func (c *IOContext) enqueuePolled(l *opList) {
+func (c *IOContext) handOffPolled(l *opList) {
 	var other opList
 	c.mu.Lock()
 	for o := l.pop(); o != nil; o = l.pop() {
@@ -551,7 +555,7 @@ func (c *IOContext) Close() error {
 	}
 	c.mu.Unlock()
 
-	err := c.be.shutdown(&aborted)
+	err := c.be.shutdown()
 	c.drain(&aborted)
 	return err
 }

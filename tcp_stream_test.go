@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
 )
 
 // Helpers of this file are prefixed ts, to stay clear of other test files.
@@ -50,18 +49,10 @@ func tsRun(t testing.TB, ctx *IOContext) {
 // so that the next AsyncWriteSome stays pending.
 func tsFillSendBuffer(t testing.TB, s *TCPSocket) {
 	t.Helper()
-	buf := make([]byte, 64<<10)
-	err := s.d.withFD(func(fd int) error {
-		for {
-			_, err := unix.Write(fd, buf)
-			if err == unix.EAGAIN {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-		}
-	})
+	fd, err := osFD(&s.d)
+	if err == nil {
+		err = writeUntilFull(fd)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1023,13 +1014,12 @@ func TestTCPStreamBindImmediateExecutor(t *testing.T) {
 
 // tsReadable reports whether s has bytes to read now.
 func tsReadable(s *TCPSocket) bool {
-	var r bool
-	s.d.withFD(func(fd int) error {
-		n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
-		r = n > 0
-		return nil
-	})
-	return r
+	fd, err := osFD(&s.d)
+	if err != nil {
+		return false
+	}
+	rev, _ := pollFD(fd, pollIn, 0)
+	return rev != 0
 }
 
 // Cancelling a range connect (its slot, or the stream's Cancel) stops it:

@@ -85,7 +85,7 @@ func (t *Timer) AsyncWait(h func(err error), opts ...OpOption) {
 	}
 	c := t.c
 	o := newOp(opTimer, c, t.ex, opts)
-	o.h = h
+	o.he = h
 	x := o.ext()
 	x.tm = t
 	c.workStarted()
