@@ -100,8 +100,8 @@ type op struct {
 
 	// The handler: exactly one of these is set, the one of the
 	// initiating function's signature.
-	hn func(n int, err error) // reads, writes, sends, receives, batches
-	he func(err error)        // connect, waits, timers
+	hn   func(n int, err error) // reads, writes, sends, receives, batches
+	he   func(err error)        // connect, waits, timers
 	hp   func(b []byte, err error)
 	pool *BufferPool // a pooled read's pool
 	x    *opExt      // the rarer parts, or nil
@@ -109,14 +109,14 @@ type op struct {
 
 // opExt holds what only some ops need.
 type opExt struct {
-	bufs  [][]byte                             // the caller's slice headers, copied (never the bytes)
-	addr  netip.AddrPort                       // peer of a connect, send-to target, receive-from sender
-	ha    func(s *TCPSocket, err error)        // accept's handler
+	bufs  [][]byte                                    // the caller's slice headers, copied (never the bytes)
+	addr  netip.AddrPort                              // peer of a connect, send-to target, receive-from sender
+	ha    func(s *TCPSocket, err error)               // accept's handler
 	hf    func(n int, from netip.AddrPort, err error) // receive-from's handler
-	acc   accepted                             // the connection an accept took
-	aex   Executor                             // the executor of an accepted socket
-	imm   Executor                             // bound immediate executor, or nil
-	batch []Message                            // the caller's messages of a batched datagram op
+	acc   accepted                                    // the connection an accept took
+	aex   Executor                                    // the executor of an accepted socket
+	imm   Executor                                    // bound immediate executor, or nil
+	batch []Message                                   // the caller's messages of a batched datagram op
 
 	sig  *CancellationSignal // the cancellation slot's signal, or nil
 	wctx context.Context     // WithContext's context, or nil

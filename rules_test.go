@@ -23,9 +23,9 @@ type initCase struct {
 	// backends, which try an accept at once; the portable backend accepts
 	// on a goroutine, so there the completion comes later (still once).
 	rawImmediate bool
-	composed  bool // a composed operation (AsyncWrite, AsyncRead, ...)
-	setup     func(t *testing.T, ctx *IOContext) (start func(h func(n int, err error), opts ...OpOption), after func())
-	check     func(n int, err error) error
+	composed     bool // a composed operation (AsyncWrite, AsyncRead, ...)
+	setup        func(t *testing.T, ctx *IOContext) (start func(h func(n int, err error), opts ...OpOption), after func())
+	check        func(n int, err error) error
 }
 
 func wantN(want int) func(int, error) error {

@@ -43,7 +43,9 @@ type ListenError struct {
 	Err  error
 }
 
-func (e *ListenError) Error() string { return "asio: listen on " + e.Addr.String() + ": " + e.Err.Error() }
+func (e *ListenError) Error() string {
+	return "asio: listen on " + e.Addr.String() + ": " + e.Err.Error()
+}
 func (e *ListenError) Unwrap() error { return e.Err }
 
 // LocalEndpoint returns the address the acceptor listens on (with the port

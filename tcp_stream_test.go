@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // Helpers of this file are prefixed ts, to stay clear of other test files.

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
 )
 
 // waitTimeout bounds every wait of a test for a handler or a goroutine.
