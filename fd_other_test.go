@@ -2,7 +2,10 @@
 
 package asio
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // On platforms without unix calls the tests that look at a socket's OS
 // descriptor fail with this error rather than pass without checking.
@@ -13,3 +16,6 @@ const pollIn = 1
 func osFD(d *fdState) (int, error)                              { return -1, errNoUnix }
 func pollFD(fd int, events int16, timeoutMs int) (int16, error) { return 0, errNoUnix }
 func writeUntilFull(fd int) error                               { return errNoUnix }
+
+func tsRaiseFileLimit()        {}
+func tsCPUTime() time.Duration { return 0 }

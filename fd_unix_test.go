@@ -2,7 +2,12 @@
 
 package asio
 
-import "golang.org/x/sys/unix"
+import (
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // Test helpers that look at a socket's OS descriptor, whichever backend
 // holds it.
@@ -40,4 +45,23 @@ func writeUntilFull(fd int) error {
 			return err
 		}
 	}
+}
+
+// tsRaiseFileLimit raises RLIMIT_NOFILE to its hard limit.
+func tsRaiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+// setLimit sets an rlimit field, whose type differs between systems.
+func setLimit[T int64 | uint64](p *T, v int) { *p = T(v) }
+
+// tsCPUTime is the process's CPU time.
+func tsCPUTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -864,20 +864,6 @@ func TestTCPStreamIdlePeerProcess(t *testing.T) {
 	os.Exit(0)
 }
 
-func tsRaiseFileLimit() {
-	var l syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
-		l.Cur = l.Max
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
-}
-
-func tsCPUTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkTCPStreamIdle10k measures what 10,000 idle streams cost, each
 // connected and with a timed AsyncReadSome pending (deadline an hour away):
 // the process's CPU time (getrusage) over 5 s of idling, the loop's
