@@ -57,23 +57,29 @@ func (t *transferOp) untilNext() {
 		return
 	}
 	u.search = max(0, len(data)-len(u.delim)+1)
-	room := 64 << 10
-	if u.buf.max > 0 {
-		room = min(room, u.buf.max-u.buf.Len())
-	}
-	if room <= 0 {
+	room := u.buf.untilRoom()
+	if room == 0 {
 		u.found = -2 // too long
 		u.grow = 0
 		t.issue(nil)
 		return
 	}
-	room = max(room, 0)
-	if room > 4096 && u.buf.Len() < 4096 {
-		room = 4096 // start small; a full step doubles the next offer
-	}
 	u.grow = room
 	t.step = append(t.step[:0], u.buf.Prepare(room))
 	t.issue(t.step)
+}
+
+// untilRoom returns the free space the next read of a read-until offers (as
+// Asio's read_size_helper): the free space the buffer has, or 512 bytes
+// when it has less (the buffer then doubles), or 4 KiB into a buffer
+// without an array; at most 64 KiB, and never past the maximum. 0 means the
+// buffer is at its maximum.
+func (b *DynamicBuffer) untilRoom() int {
+	room := max(cap(b.buf)-b.Len(), minAlloc)
+	if cap(b.buf) == 0 {
+		room = keepCap
+	}
+	return min(room, 64<<10, b.room())
 }
 
 func (t *transferOp) untilStep(n int, err error) {
