@@ -35,12 +35,16 @@ func ReadCond(s SyncReadStream, b Buffers, c CompletionCondition) (int, error) {
 	return transferBlocking(offersWhole(s), s.ReadSome, b, c)
 }
 
-// transferBlocking runs Asio's composed algorithm with a blocking *Some.
+// transferBlocking runs Asio's composed algorithm with a blocking *Some,
+// in a pooled transferOp (for its buffer bookkeeping only).
 func transferBlocking(own bool, some func(Buffers) (int, error), b Buffers, c CompletionCondition) (int, error) {
 	if c == nil {
 		c = transferAll
 	}
-	t := transferOp{own: own, bufs: append([][]byte(nil), b...)}
+	t := transferPool.Get().(*transferOp)
+	t.own = own
+	t.bufs = append(t.bufs[:0], b...)
+	defer t.release()
 	max := c(nil, 0)
 	for {
 		t.prepare(max)

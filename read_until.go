@@ -69,15 +69,19 @@ func (t *transferOp) untilNext() {
 	t.issue(t.step)
 }
 
-// untilRoom returns the free space the next read of a read-until offers (as
-// Asio's read_size_helper): the free space the buffer has, or 512 bytes
-// when it has less (the buffer then doubles), or 4 KiB into a buffer
-// without an array; at most 64 KiB, and never past the maximum. 0 means the
-// buffer is at its maximum.
+// untilRoom returns the free space the next read of a read-until offers:
+// the free space the buffer has (after compaction), or as much as it holds
+// when that is less than 512 bytes (the buffer then doubles, and the read
+// fills the new half), or 4 KiB into a buffer without an array; at most
+// 64 KiB, and never past the maximum. 0 means the buffer is at its
+// maximum.
 func (b *DynamicBuffer) untilRoom() int {
-	room := max(cap(b.buf)-b.Len(), minAlloc)
-	if cap(b.buf) == 0 {
+	room := cap(b.buf) - b.Len()
+	switch {
+	case cap(b.buf) == 0:
 		room = keepCap
+	case room < minAlloc:
+		room = max(cap(b.buf), minAlloc)
 	}
 	return min(room, 64<<10, b.room())
 }

@@ -302,14 +302,16 @@ func (q *WriteQueue) onBatch(n int, err error) {
 	q.batch = nil
 	clear(q.bufs)
 	q.bufs = q.bufs[:0]
+	for m := first; m != nil; m = m.next {
+		got := min(m.size, n)
+		n -= got
+		m.n, m.err = got, err
+	}
 	q.rest = first
 	defer q.afterBatch()
 	for q.rest != nil {
 		m := q.rest
 		q.rest = m.next
-		got := min(m.size, n)
-		n -= got
-		m.n, m.err = got, err
 		if m.ex != nil && !lone {
 			m.ex.Post(m.runF)
 			continue

@@ -163,6 +163,13 @@ func buffersOf(sizes []int, fill bool) ([][]byte, []byte) {
 // runTransferCase runs c as a write (or a read) and checks the result,
 // every offer, and the bytes moved.
 func runTransferCase(t *testing.T, c transferCase, write bool) {
+	runTransferCaseAs(t, c, write, false)
+}
+
+// runTransferCaseAs runs c with the composed operation or, blocking, with
+// its blocking form (Write, WriteCond, Read, ReadCond) over the same test
+// stream: both must make the same calls with the same results.
+func runTransferCaseAs(t *testing.T, c transferCase, write, blocking bool) {
 	ctx := newTestContext(t)
 	st := newTestStream(ctx.Executor())
 	st.max, st.failAt, st.failN, st.failErr, st.zeroAt = c.max, c.failAt, c.failN, errStep, c.zeroAt
@@ -186,6 +193,27 @@ func runTransferCase(t *testing.T, c transferCase, write bool) {
 		h(n, err)
 	}
 	switch {
+	case blocking:
+		var sync interface {
+			SyncWriteStream
+			SyncReadStream
+		} = syncTestStream{st, ctx}
+		if c.own {
+			sync = ownSyncTestStream{syncTestStream{st, ctx}}
+		}
+		var n int
+		var err error
+		switch {
+		case write && c.cond == nil:
+			n, err = Write(sync, bufs)
+		case write:
+			n, err = WriteCond(sync, bufs, c.cond)
+		case c.cond == nil:
+			n, err = Read(sync, bufs)
+		default:
+			n, err = ReadCond(sync, bufs, c.cond)
+		}
+		h(n, err)
 	case write && c.cond == nil:
 		AsyncWrite(stream, bufs, handler)
 	case write:
