@@ -10,11 +10,16 @@ import (
 // WriteQueue lets many writers share one stream: each AsyncWrite call is a
 // whole message, and messages go out in call order, never interleaved.
 //
-// It coalesces: while one write is in flight, later messages wait; when it
-// completes, the waiting messages go out together as one gather AsyncWrite
-// of all their buffers (a batch), so that a server answering sixteen
-// pipelined requests with sixteen AsyncWrite calls makes a handful of
-// syscalls, not sixteen. A batch ends before a message that would take it
+// It coalesces: the messages queued while a write is in flight, or while
+// the handlers that queue them keep running, go out together as one gather
+// AsyncWrite of all their buffers (a batch), so that a server answering
+// sixteen pipelined requests with sixteen AsyncWrite calls makes one or two
+// syscalls, not sixteen. A write starts from a task posted to the stream's
+// executor, never inside AsyncWrite: the task lets the handlers already
+// queued on the executor run first, and posts itself again (at most 16
+// times in a row) while they keep queueing messages, so that the batch
+// takes all of them; it starts the write at once when nothing new came, or
+// when the batch is full. A batch ends before a message that would take it
 // past IOV_MAX (1024) buffers or past 256 KiB (a message larger than that
 // goes alone); the rest waits for the next batch.
 //
@@ -26,7 +31,13 @@ type WriteQueue struct {
 	mu          sync.Mutex
 	first, last *queuedMsg // waiting messages, in call order
 	waiting     int
-	busy        bool // a batch is in flight (or being started)
+	wbytes      int    // bytes of the waiting messages
+	wbufs       int    // buffers of the waiting messages
+	busy        bool   // a flush task is posted or a batch is in flight
+	arrived     uint64 // messages queued so far
+	seen        uint64 // arrived when the flush task last looked
+	lingers     int    // times the flush task posted itself again in a row
+	flushF      func() // q.flush, made once
 
 	// The batch in flight, touched only by whoever started it and by its
 	// completion (ordered by the stream's op).
@@ -42,6 +53,10 @@ type WriteQueue struct {
 // design notes): above 64 KiB a bigger batch saves nothing per byte for
 // small messages, and for large ones it only delays the first handlers.
 const writeQueueBatch = 256 << 10
+
+// writeQueueLinger is how many times in a row the flush task lets the
+// executor's other handlers run first while they keep queueing messages.
+const writeQueueLinger = 16
 
 // Message states, under the queue's mu.
 const (
@@ -60,8 +75,7 @@ type queuedMsg struct {
 	size       int
 	h          func(n int, err error)
 	ex         Executor // BindExecutor, or nil
-	exOpt      OpOption // the caller's BindExecutor and BindImmediateExecutor
-	immOpt     OpOption // options, for a batch of this message alone
+	exOpt      OpOption // the caller's BindExecutor, for a batch of this message alone
 	state      int      // under q.mu
 
 	// Cancellation while waiting. mu orders a request with the message's
@@ -91,6 +105,7 @@ func init() {
 func NewWriteQueue(s AsyncWriteStream) *WriteQueue {
 	q := &WriteQueue{s: s, maxBatch: writeQueueBatch}
 	q.onH = q.onBatch
+	q.flushF = q.flush
 	return q
 }
 
@@ -105,9 +120,10 @@ func NewWriteQueue(s AsyncWriteStream) *WriteQueue {
 // error. Each handler runs exactly once.
 //
 // Handlers are called in call order, each on its bound executor
-// (BindExecutor; default the stream's), a bound one by a Post. A message
-// alone in its batch is written exactly as AsyncWrite(s, b, h) with its
-// BindExecutor and BindImmediateExecutor options would be.
+// (BindExecutor; default the stream's), a bound one by a Post (a message
+// alone in its batch has the batch's write bound to its executor instead).
+// A handler never runs inside AsyncWrite, so BindImmediateExecutor has no
+// effect.
 //
 // Cancellation (BindCancellationSlot, WithContext) applies while the message
 // waits behind others: any cancellation type then removes it, and h gets
@@ -130,8 +146,6 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 		switch o := o.(type) {
 		case executorOption:
 			m.ex, m.exOpt = o.ex, o
-		case immediateOption:
-			m.immOpt = o
 		case slotOption:
 			slot = o.s
 		case contextOption:
@@ -145,13 +159,6 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 		return
 	}
 	q.mu.Lock()
-	if !q.busy {
-		q.busy = true
-		m.state = msgInFlight
-		q.mu.Unlock()
-		q.start(m, 1)
-		return
-	}
 	m.state = msgWaiting
 	m.prev = q.last
 	if q.last == nil {
@@ -161,10 +168,42 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 	}
 	q.last = m
 	q.waiting++
+	q.wbytes += m.size
+	q.wbufs += len(m.bufs)
+	q.arrived++
 	if slot != nil || ctx != nil {
 		m.watch(slot, ctx)
 	}
+	if q.busy {
+		q.mu.Unlock()
+		return
+	}
+	q.busy = true
+	q.scheduleLocked()
 	q.mu.Unlock()
+}
+
+// scheduleLocked posts the flush task, which first lets the handlers
+// queued on the executor run once (seen differs from arrived).
+func (q *WriteQueue) scheduleLocked() {
+	q.seen, q.lingers = q.arrived-1, 0
+	q.s.Executor().Post(q.flushF)
+}
+
+// flush is the task that starts a batch: it posts itself again while
+// messages keep arriving between its runs (at most writeQueueLinger times,
+// and only while the waiting messages fill less than a batch), then starts
+// the write of what waits.
+func (q *WriteQueue) flush() {
+	q.mu.Lock()
+	if q.arrived != q.seen && q.lingers < writeQueueLinger && q.wbytes < q.maxBatch && q.wbufs < sys.MaxIovecs {
+		q.seen = q.arrived
+		q.lingers++
+		q.mu.Unlock()
+		q.s.Executor().Post(q.flushF)
+		return
+	}
+	q.startLocked()
 }
 
 // watch connects a waiting message to its slot and context (q.mu held; m.mu
@@ -224,6 +263,8 @@ func (m *queuedMsg) cancelOp(_ *op, key uint64, ct CancellationType) {
 	}
 	m.next, m.prev = nil, nil
 	q.waiting--
+	q.wbytes -= m.size
+	q.wbufs -= len(m.bufs)
 	m.state = msgDone
 	m.n, m.err = 0, ErrOperationAborted
 	ex := m.ex
@@ -241,14 +282,9 @@ func (q *WriteQueue) start(first *queuedMsg, count int) {
 	q.batch, q.lone = first, count == 1
 	if q.lone {
 		opts := q.opts[:0]
-		for _, o := range [...]OpOption{first.exOpt, first.immOpt} {
-			if o != nil {
-				opts = append(opts, o)
-			}
+		if first.exOpt != nil {
+			opts = append(opts, first.exOpt)
 		}
-		// The completion may run before AsyncWrite returns (a bound
-		// immediate executor that runs inline): nothing of q is touched
-		// after it.
 		AsyncWrite(q.s, first.bufs, q.onH, opts...)
 		return
 	}
@@ -259,11 +295,10 @@ func (q *WriteQueue) start(first *queuedMsg, count int) {
 	AsyncWrite(q.s, q.bufs, q.onH)
 }
 
-// next starts the next batch from the waiting messages, or marks the queue
-// idle: a batch takes messages while it stays within IOV_MAX buffers and
-// maxBatch bytes, and at least one.
-func (q *WriteQueue) next() {
-	q.mu.Lock()
+// startLocked starts the next batch from the waiting messages (q.mu held,
+// and released), or marks the queue idle: a batch takes messages while it
+// stays within IOV_MAX buffers and maxBatch bytes, and at least one.
+func (q *WriteQueue) startLocked() {
 	first := q.first
 	if first == nil {
 		q.busy = false
@@ -290,8 +325,22 @@ func (q *WriteQueue) next() {
 		m.prev = nil
 	}
 	q.waiting -= count
+	q.wbytes -= size
+	q.wbufs -= nbufs
 	q.mu.Unlock()
 	q.start(first, count)
+}
+
+// next follows a batch's completion: the messages that waited meanwhile go
+// through the flush task, or the queue is idle.
+func (q *WriteQueue) next() {
+	q.mu.Lock()
+	if q.first == nil {
+		q.busy = false
+	} else {
+		q.scheduleLocked()
+	}
+	q.mu.Unlock()
 }
 
 // onBatch is the completion of a batch's AsyncWrite: it hands each message
@@ -351,7 +400,7 @@ func (m *queuedMsg) release() {
 	clear(m.bufs)
 	m.bufs = m.bufs[:0]
 	m.q, m.next, m.prev = nil, nil, nil
-	m.h, m.ex, m.exOpt, m.immOpt = nil, nil, nil, nil
+	m.h, m.ex, m.exOpt = nil, nil, nil
 	m.size, m.state, m.n, m.err = 0, 0, 0, nil
 	msgPool.Put(m)
 }

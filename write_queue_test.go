@@ -44,10 +44,24 @@ func heldQueue(t *testing.T, ctx *IOContext, rec *queueRecorder) (*testStream, *
 	st.holdAt = 1
 	q := NewWriteQueue(ownTestStream{st})
 	q.AsyncWrite(Buffers{[]byte("first")}, rec.handler(0))
-	if !st.pending() {
-		t.Fatal("the first message's write is not in flight")
+	if st.pending() {
+		t.Fatal("the write started inside AsyncWrite, not from the flush task")
 	}
+	runUntilPending(t, ctx, st)
+	ctx.Restart()
 	return st, q
+}
+
+// runUntilPending runs ctx one handler at a time until st holds a call.
+func runUntilPending(t *testing.T, ctx *IOContext, st *testStream) {
+	t.Helper()
+	for i := 0; !st.pending(); i++ {
+		if i == 100 {
+			t.Fatal("no write reached the stream")
+		}
+		ctx.Restart()
+		ctx.RunOne()
+	}
 }
 
 // message returns message i of size bytes, cut into nbufs buffers (at most
@@ -99,6 +113,42 @@ func TestWriteQueueCoalesces(t *testing.T) {
 	}
 	if q.Len() != 0 {
 		t.Fatalf("Len() = %d after every write", q.Len())
+	}
+}
+
+// TestWriteQueueCoalescesAChain: replies queued by a chain of handlers, each
+// queueing one and posting the next (as AsyncReadUntil does over pipelined
+// requests already read), go out in one write: the flush task lets the
+// chain run first. A long chain is cut into batches of about 16.
+func TestWriteQueueCoalescesAChain(t *testing.T) {
+	for _, c := range []struct{ chain, maxCalls int }{{1, 1}, {2, 1}, {16, 1}, {64, 6}} {
+		t.Run(fmt.Sprint(c.chain), func(t *testing.T) {
+			ctx := newTestContext(t)
+			st := newTestStream(ctx.Executor())
+			q := NewWriteQueue(st)
+			var rec queueRecorder
+			var want []byte
+			var step func(i int)
+			step = func(i int) {
+				msg := []byte(fmt.Sprintf("reply %d;", i))
+				want = append(want, msg...)
+				q.AsyncWrite(Buffers{msg}, rec.handler(i))
+				if i+1 < c.chain {
+					ctx.Executor().Post(func() { step(i + 1) })
+				}
+			}
+			ctx.Executor().Post(func() { step(0) })
+			ctx.Run()
+			if calls := st.callLog(); len(calls) > c.maxCalls {
+				t.Errorf("%d replies took %d writes, want at most %d", c.chain, len(calls), c.maxCalls)
+			}
+			if got := rec.results(); len(got) != c.chain {
+				t.Fatalf("%d handlers ran, want %d", len(got), c.chain)
+			}
+			if !bytes.Equal(st.bytesWritten(), want) {
+				t.Fatal("the stream got other bytes than the replies in order")
+			}
+		})
 	}
 }
 
@@ -345,18 +395,17 @@ func TestWriteQueueCancelInFlight(t *testing.T) {
 			q := NewWriteQueue(ownTestStream{st})
 			var rec queueRecorder
 			sig := NewCancellationSignal()
+			st.holdAt = 1
 			if alone {
-				st.holdAt = 1
 				q.AsyncWrite(Buffers{[]byte("one")}, rec.handler(1), BindCancellationSlot(sig.Slot()))
 			} else {
-				st.holdAt = 2
 				q.AsyncWrite(Buffers{[]byte("zero")}, rec.handler(0))
 				q.AsyncWrite(Buffers{[]byte("one")}, rec.handler(1), BindCancellationSlot(sig.Slot()))
 				q.AsyncWrite(Buffers{[]byte("two")}, rec.handler(2))
-				for !st.pending() {
-					ctx.Restart()
-					ctx.RunOne()
-				}
+			}
+			runUntilPending(t, ctx, st)
+			if calls := st.callLog(); calls[0].nbufs != 1 && alone || calls[0].nbufs != 3 && !alone {
+				t.Fatalf("the batch in flight is %+v", calls[0])
 			}
 			sig.Emit(CancelAll)
 			ctx.Restart()
