@@ -15,7 +15,8 @@ import (
 // AsyncWrite of all their buffers (a batch), so that a server answering
 // sixteen pipelined requests with sixteen AsyncWrite calls makes one or two
 // syscalls, not sixteen. A write starts from a task posted to the stream's
-// executor, never inside AsyncWrite: the task lets the handlers already
+// executor (unless the caller asked for immediate completions, see
+// AsyncWrite), not inside AsyncWrite: the task lets the handlers already
 // queued on the executor run first, and posts itself again (at most 16
 // times in a row) while they keep queueing messages, so that the batch
 // takes all of them; it starts the write at once when nothing new came, or
@@ -75,7 +76,8 @@ type queuedMsg struct {
 	size       int
 	h          func(n int, err error)
 	ex         Executor // BindExecutor, or nil
-	exOpt      OpOption // the caller's BindExecutor, for a batch of this message alone
+	exOpt      OpOption // the caller's BindExecutor and BindImmediateExecutor
+	immOpt     OpOption // options, for a batch of this message alone
 	state      int      // under q.mu
 
 	// Cancellation while waiting. mu orders a request with the message's
@@ -120,10 +122,12 @@ func NewWriteQueue(s AsyncWriteStream) *WriteQueue {
 // error. Each handler runs exactly once.
 //
 // Handlers are called in call order, each on its bound executor
-// (BindExecutor; default the stream's), a bound one by a Post (a message
-// alone in its batch has the batch's write bound to its executor instead).
-// A handler never runs inside AsyncWrite, so BindImmediateExecutor has no
-// effect.
+// (BindExecutor; default the stream's), a bound one by a Post. A message
+// alone in its batch is written as AsyncWrite(s, b, h) with its
+// BindExecutor and BindImmediateExecutor options would be. A message with
+// BindImmediateExecutor that finds the queue idle (nothing waiting, nothing
+// in flight) skips the flush task: it is written at once, so that an
+// immediate completion is dispatched to that executor, as AsyncWrite's.
 //
 // Cancellation (BindCancellationSlot, WithContext) applies while the message
 // waits behind others: any cancellation type then removes it, and h gets
@@ -146,6 +150,8 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 		switch o := o.(type) {
 		case executorOption:
 			m.ex, m.exOpt = o.ex, o
+		case immediateOption:
+			m.immOpt = o
 		case slotOption:
 			slot = o.s
 		case contextOption:
@@ -159,6 +165,15 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 		return
 	}
 	q.mu.Lock()
+	if !q.busy && m.immOpt != nil {
+		// Idle, and the caller asked for immediate completions: written at
+		// once, as AsyncWrite would.
+		q.busy = true
+		m.state = msgInFlight
+		q.mu.Unlock()
+		q.start(m, 1)
+		return
+	}
 	m.state = msgWaiting
 	m.prev = q.last
 	if q.last == nil {
@@ -282,9 +297,13 @@ func (q *WriteQueue) start(first *queuedMsg, count int) {
 	q.batch, q.lone = first, count == 1
 	if q.lone {
 		opts := q.opts[:0]
-		if first.exOpt != nil {
-			opts = append(opts, first.exOpt)
+		for _, o := range [...]OpOption{first.exOpt, first.immOpt} {
+			if o != nil {
+				opts = append(opts, o)
+			}
 		}
+		// The completion may run before AsyncWrite returns (an immediate
+		// executor that runs inline): nothing of q is touched after it.
 		AsyncWrite(q.s, first.bufs, q.onH, opts...)
 		return
 	}
@@ -400,7 +419,7 @@ func (m *queuedMsg) release() {
 	clear(m.bufs)
 	m.bufs = m.bufs[:0]
 	m.q, m.next, m.prev = nil, nil, nil
-	m.h, m.ex, m.exOpt = nil, nil, nil
+	m.h, m.ex, m.exOpt, m.immOpt = nil, nil, nil, nil
 	m.size, m.state, m.n, m.err = 0, 0, 0, nil
 	msgPool.Put(m)
 }
