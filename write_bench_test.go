@@ -179,7 +179,7 @@ func BenchmarkWriteQueueBatch(b *testing.B) {
 		{"4x1MiB", 1 << 20, 4},
 	}
 	for _, sh := range shapes {
-		for _, bound := range []int{16 << 10, 64 << 10, 256 << 10, 1 << 20, 1 << 40} {
+		for _, bound := range []int{64 << 10, 256 << 10, 1 << 20, 1 << 40} {
 			name := fmt.Sprintf("%s/bound=%dKiB", sh.name, bound>>10)
 			if bound == 1<<40 {
 				name = sh.name + "/bound=none"
