@@ -132,6 +132,11 @@ func NewWriteQueue(s AsyncWriteStream) *WriteQueue {
 // in flight) skips the flush task: it is written at once, so that an
 // immediate completion is dispatched to that executor, as AsyncWrite's.
 //
+// A message may still wait when AsyncWrite returns and after the handler
+// that queued it has run: to close or shut down the stream after the
+// messages queued so far, do it from the handler of the last one (an empty
+// message serves), not right after queueing them.
+//
 // Cancellation (BindCancellationSlot, WithContext) applies while the message
 // waits behind others: any cancellation type then removes it, and h gets
 // (0, ErrOperationAborted); a context already done at the call does the
