@@ -44,6 +44,13 @@ var ErrInHandler = errors.New("asio: Server.Shutdown or Close called from one of
 // its work runs out, that is when every operation of its connections has
 // completed and every handler has run.
 //
+// Once Shutdown has released the guards, a context whose work has run out
+// stops (Asio's rule): an operation initiated on it afterwards, from a
+// handler of another context say, is accepted, but its handler runs only
+// when the server closes that context, after every Run has returned (with
+// the operation's result, or ErrOperationAborted if it was still pending).
+// Keep a connection's operations on its own context.
+//
 // Lifecycle: Listen, then Serve (or ListenAndServe for both); Shutdown or
 // Close, from any goroutine, end it; a Server is not reused after that.
 // Configure the fields before Listen and do not change them after.
@@ -238,10 +245,11 @@ func (s *Server) Serve() error {
 		if c.Stopped() {
 			// A stopped context's Run returns at once: serving would
 			// drop the connections it is given.
-			s.err = fmt.Errorf("asio: Server.Serve: IOContext %d is stopped or closed: %w", i, ErrContextClosed)
+			err := fmt.Errorf("asio: Server.Serve: IOContext %d is stopped or closed: %w", i, ErrContextClosed)
+			s.err = err
 			s.mu.Unlock()
 			s.close()
-			return s.err
+			return err
 		}
 	}
 	s.state = serverServing
@@ -330,12 +338,15 @@ func (s *Server) finish() {
 //
 // Calls may overlap: the shutdown begins once, and each call waits under
 // its own ctx. A call after the server has ended returns nil, and so does a
-// call before Listen (the server is then closed). Called from a handler
-// running on one of the server's contexts, Shutdown begins the shutdown,
-// hands the waiting (and the close when ctx ends) to a goroutine of its
-// own and returns ErrInHandler at once; Serve returns when it is over.
-// Safe from any goroutine.
+// call before Listen (the server is then closed); a nil ctx never ends.
+// Called from a handler running on one of the server's contexts, Shutdown
+// begins the shutdown, hands the waiting (and the close when ctx ends) to a
+// goroutine of its own and returns ErrInHandler at once; Serve returns when
+// it is over. Safe from any goroutine.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	done, ok := s.begin(false)
 	if !ok {
 		return nil
