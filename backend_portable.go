@@ -244,6 +244,15 @@ func (b *portableBackend) listen(d *fdState, ep netip.AddrPort, cfg *listenConfi
 		return netip.AddrPort{}, netError(err)
 	}
 	p.ln = l.(*net.TCPListener)
+	if cfg.backlog >= 0 {
+		// Package net listens with the system's maximum; a second listen(2)
+		// sets the length asked for, where the platform allows it.
+		if err := b.rawControl(p, func(fd uintptr) error { return sys.SetBacklog(fd, cfg.backlog) }); err != nil && err != ErrOperationNotSupported {
+			p.ln.Close()
+			b.dropLocked(d)
+			return netip.AddrPort{}, err
+		}
+	}
 	return p.ln.Addr().(*net.TCPAddr).AddrPort(), nil
 }
 
@@ -575,6 +584,9 @@ func (b *portableBackend) startLocked(d *fdState, o *op) {
 			}
 		}
 		dir := o.direction()
+		if p.conn != nil {
+			p.streamIO() // made under d.mu, before the serving goroutine uses it
+		}
 		if d.q[dir].empty() && !p.busy[dir] && b.speculate(d, p, o) {
 			break // an immediate completion
 		}
@@ -679,6 +691,9 @@ func (b *portableBackend) do(d *fdState, o *op) error {
 		return nil
 	default:
 		err = b.check(d, o)
+		if p.conn != nil {
+			p.streamIO()
+		}
 		if dir := o.direction(); p.dirty[dir] && p.inflight[dir] == nil {
 			p.clearDeadline(o, dir)
 		}

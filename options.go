@@ -143,8 +143,7 @@ func NoReuseAddress() ListenOption { return func(c *listenConfig) { c.reuseAddr 
 func ReusePort() ListenOption { return func(c *listenConfig) { c.reusePort = true } }
 
 // Backlog sets the listen queue length (default: the system's maximum).
-// The portable backend cannot set it: package net always asks for the
-// system's maximum.
+// The portable backend on Windows cannot set it.
 func Backlog(n int) ListenOption { return func(c *listenConfig) { c.backlog = n } }
 
 // V6Only sets IPV6_V6ONLY on an IPv6 listener; off, it also accepts IPv4.

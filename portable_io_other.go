@@ -106,3 +106,5 @@ func needsPoll(o *op) bool { return false }
 func (b *portableBackend) performPoll(d *fdState, p *portableFD, o *op) error {
 	return ErrOperationNotSupported
 }
+
+func (p *portableFD) streamIO() *streamIO { return nil }

@@ -34,8 +34,8 @@ type streamIO struct {
 // rawDgram says that datagram ops go through the RawConn too.
 const rawDgram = true
 
-// io returns p's stream callbacks, made on first use (d.mu held, or on
-// the goroutine that owns the op in service).
+// streamIO returns p's callbacks, made on first use with d.mu held (by
+// startLocked and do, before any goroutine performs an op with them).
 func (p *portableFD) streamIO() *streamIO {
 	if p.sio != nil {
 		return p.sio

@@ -7,9 +7,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MaxIovecs is the most buffers one writev/readv/sendmsg/recvmsg takes.
-// IOV_MAX is 1024 on Linux; longer sequences are split by the caller.
-const MaxIovecs = 1024
 
 // stackIovecs is the size of the iovec array kept on the stack; longer
 // sequences (rare) take a heap array.

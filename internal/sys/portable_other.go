@@ -23,3 +23,5 @@ func PeerName(fd uintptr) (netip.AddrPort, error)               { return netip.A
 func Truncated(flags int, err error) (bool, error)              { return false, err }
 
 func WaitUnsupported(err error) bool { return false }
+
+func SetBacklog(fd uintptr, n int) error { return ErrNotSupported }

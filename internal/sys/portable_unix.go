@@ -110,3 +110,7 @@ func PollUrgent(fd uintptr, timeoutMs int) (int16, error) {
 		return int16(fds[0].Revents), errnoOf(err)
 	}
 }
+
+// SetBacklog changes the accept queue length of a listening socket: a
+// second listen(2) on it, which Linux and the BSDs take.
+func SetBacklog(fd uintptr, n int) error { return errnoOf(unix.Listen(int(fd), n)) }

@@ -56,3 +56,6 @@ func Truncated(flags int, err error) (bool, error) {
 // platform cannot wait that way: Windows' RawConn.Write cannot wait for
 // writability.
 func WaitUnsupported(err error) bool { return err == syscall.EWINDOWS }
+
+// SetBacklog is not supported: Windows fixes the queue length at listen.
+func SetBacklog(fd uintptr, n int) error { return ErrNotSupported }
