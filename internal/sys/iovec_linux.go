@@ -7,7 +7,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-
 // stackIovecs is the size of the iovec array kept on the stack; longer
 // sequences (rare) take a heap array.
 const stackIovecs = 16
