@@ -12,16 +12,16 @@ type CQE struct {
 
 // More reports whether the SQE stays armed and will post more CQEs
 // (multishot accept, receive and poll).
-func (c *CQE) More() bool { return c.Flags&CQEFMore != 0 }
+func (c CQE) More() bool { return c.Flags&CQEFMore != 0 }
 
 // Buffer returns the id of the provided buffer the completion used, if any.
-func (c *CQE) Buffer() (id uint16, ok bool) {
+func (c CQE) Buffer() (id uint16, ok bool) {
 	return uint16(c.Flags >> cqeBufferShift), c.Flags&CQEFBuffer != 0
 }
 
 // Err returns the error a negative Res stands for, as a syscall.Errno (so
 // errors.Is(err, syscall.ECANCELED) works), or nil.
-func (c *CQE) Err() error {
+func (c CQE) Err() error {
 	if c.Res >= 0 {
 		return nil
 	}

@@ -196,6 +196,9 @@ func (s *SQE) PrepCancel(target uint64, flags uint32, userData uint64) {
 	s.OpFlags = flags
 }
 
+// CancelAny matches the ring's own wakeup read too; the ring re-arms it at
+// its next wait, so the only trace is a larger count.
+
 // PrepCancelFD prepares the cancellation of requests on fd (CancelFD is
 // added; add CancelAll for every one of them).
 func (s *SQE) PrepCancelFD(fd int, flags uint32, userData uint64) {
