@@ -59,6 +59,7 @@ const (
 	FeatNativeWorker = 1 << 9
 	FeatCQESkip      = 1 << 11
 	FeatLinkedFile   = 1 << 12
+	FeatMinTimeout   = 1 << 15 // min_wait_usec in the wait argument (6.12)
 )
 
 // io_uring_enter flags.
@@ -132,7 +133,7 @@ const (
 // ioSqringOffsets is struct io_sqring_offsets.
 type ioSqringOffsets struct {
 	head, tail, ringMask, ringEntries, flags, dropped, array, resv1 uint32
-	userAddr                                                       uint64
+	userAddr                                                        uint64
 }
 
 // ioCqringOffsets is struct io_cqring_offsets.

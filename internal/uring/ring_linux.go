@@ -20,6 +20,20 @@ type Config struct {
 	Entries   uint32 // submission queue entries, a power of two up to 32768 (default 256)
 	CQEntries uint32 // completion queue entries, at least Entries (default 2 × Entries)
 	Flags     Flags  // setup flags; SetupSubmitAll and SetupClamp are always added
+
+	// WaitKeepsP makes a blocking wait keep the calling goroutine's P (the
+	// scheduler's processor) instead of handing it back for the duration
+	// of the system call. A Go program pays, for every blocking system
+	// call that lasts more than about 20 µs while no other P is idle, a
+	// wakeup of the runtime's monitor thread and a P handoff (a futex wake
+	// and a nanosleep, about one each per wait): as many system calls
+	// again as the waits themselves. Keeping the P avoids them; the price
+	// is that the P runs nothing else while the ring waits, so with
+	// GOMAXPROCS=1 other goroutines and timers wait until a completion
+	// comes or the runtime preempts the waiter (after 10 ms; the wait
+	// returns early, and the caller's next function call yields). It suits
+	// a process whose work is this ring's loop.
+	WaitKeepsP bool
 }
 
 // ReservedUserData is the first user_data value the package keeps for its
@@ -73,6 +87,7 @@ type Ring struct {
 	// SetupTaskrunFlag to say when, completions may wait for a kernel entry,
 	// so a non-blocking SubmitAndWait always enters.
 	enterToPoll bool
+	keepP       bool // Config.WaitKeepsP
 
 	evfd      int  // Wake writes it while the owner waits
 	wakeArmed bool // the eventfd read is in flight
@@ -112,7 +127,7 @@ func New(cfg Config) (*Ring, error) {
 	if err != nil {
 		return nil, setupError(err, cfg.Flags)
 	}
-	r := &Ring{fd: fd, flags: Flags(p.flags), features: p.features, evfd: -1}
+	r := &Ring{fd: fd, flags: Flags(p.flags), features: p.features, evfd: -1, keepP: cfg.WaitKeepsP}
 	if err := r.mapRings(&p); err != nil {
 		r.Close()
 		return nil, err
@@ -269,6 +284,16 @@ func (r *Ring) Submit() (int, error) {
 // holds nothing back. It returns how many SQEs the kernel consumed; a
 // timeout or a signal is not an error.
 func (r *Ring) SubmitAndWait(timeout time.Duration) (int, error) {
+	return r.SubmitAndWaitMin(1, 0, timeout)
+}
+
+// SubmitAndWaitMin is SubmitAndWait that batches: it waits until want
+// completions are ready, or until minWait has passed and at least one is
+// (IORING_FEAT_MIN_TIMEOUT, Linux 6.12; on older kernels it waits as
+// SubmitAndWait does). Fewer, larger batches cost fewer system calls and
+// wakeups per completion, at up to minWait of added latency when fewer than
+// want completions come; a Wake counts as one completion.
+func (r *Ring) SubmitAndWaitMin(want uint32, minWait, timeout time.Duration) (int, error) {
 	if timeout != 0 && !r.prepareToBlock() {
 		timeout = 0
 	}
@@ -279,20 +304,24 @@ func (r *Ring) SubmitAndWait(timeout time.Duration) (int, error) {
 		}
 		return r.enter(n, 0, enterGetEvents, nil, 0)
 	}
+	if want == 0 || minWait <= 0 || r.features&FeatMinTimeout == 0 {
+		want, minWait = 1, 0
+	}
 	var arg unsafe.Pointer
 	var argSize uintptr
 	flags := uint32(enterGetEvents)
-	if timeout > 0 {
-		if r.features&FeatExtArg != 0 {
-			s := r.scratch
+	if r.features&FeatExtArg != 0 && (timeout > 0 || minWait > 0) {
+		s := r.scratch
+		s.arg = geteventsArg{minWaitUsec: uint32(min(minWait/time.Microsecond, 1<<31))}
+		if timeout > 0 {
 			s.waitTS = durationTimespec(timeout)
-			s.arg = geteventsArg{ts: uint64(uintptr(unsafe.Pointer(&s.waitTS)))}
-			arg, argSize, flags = unsafe.Pointer(&s.arg), sizeofGeteventsArg, flags|enterExtArg
-		} else {
-			r.armFallbackTimeout(timeout)
+			s.arg.ts = uint64(uintptr(unsafe.Pointer(&s.waitTS)))
 		}
+		arg, argSize, flags = unsafe.Pointer(&s.arg), sizeofGeteventsArg, flags|enterExtArg
+	} else if timeout > 0 {
+		r.armFallbackTimeout(timeout)
 	}
-	n, err := r.enter(r.flush(), 1, flags, arg, argSize)
+	n, err := r.enter(r.flush(), want, flags, arg, argSize)
 	r.wstate.Store(0)
 	return n, err
 }
@@ -333,7 +362,7 @@ func (r *Ring) armFallbackTimeout(timeout time.Duration) {
 // timeout) are not errors: the caller's loop goes round again.
 func (r *Ring) enter(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr) (int, error) {
 	r.enters.Add(1)
-	n, e := enter(r.fd, toSubmit, minComplete, flags, arg, argSize)
+	n, e := enter(r.fd, toSubmit, minComplete, flags, arg, argSize, r.keepP)
 	switch e {
 	case 0:
 		return n, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -289,5 +290,62 @@ func TestCloseTwice(t *testing.T) {
 	}
 	if err := r.Close(); err == nil {
 		t.Fatal("second Close returned nil")
+	}
+}
+
+func TestSubmitAndWaitMinBatches(t *testing.T) {
+	r := newRing(t, Config{Entries: 8})
+	if r.Features()&FeatMinTimeout == 0 {
+		t.Skip("the kernel lacks IORING_FEAT_MIN_TIMEOUT (Linux 6.12): SubmitAndWaitMin waits as SubmitAndWait")
+	}
+	// A full batch returns at once, however long minWait is.
+	for i := range 4 {
+		sqe(t, r).PrepNop(uint64(i))
+	}
+	start := time.Now()
+	if _, err := r.SubmitAndWaitMin(4, 10*time.Second, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("a full batch waited %v", el)
+	}
+	if n := r.Reap(make([]CQE, 8)); n != 4 {
+		t.Fatalf("reaped %d, want 4", n)
+	}
+	// One completion of four wanted: the wait lasts minWait, then settles.
+	const minWait = 30 * time.Millisecond
+	sqe(t, r).PrepNop(9)
+	start = time.Now()
+	if _, err := r.SubmitAndWaitMin(4, minWait, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	el := time.Since(start)
+	if el < minWait || el > 10*time.Second {
+		t.Fatalf("a partial batch returned after %v, want minWait (%v)", el, minWait)
+	}
+	if n := r.Reap(make([]CQE, 8)); n != 1 {
+		t.Fatalf("reaped %d, want 1", n)
+	}
+}
+
+// TestWaitKeepsPYields: a wait that keeps its P does not starve other
+// goroutines even with GOMAXPROCS=1: the runtime preempts the waiter, the
+// wait returns, and the goroutine that calls Wake gets to run.
+func TestWaitKeepsPYields(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	r := newRing(t, Config{Entries: 4, WaitKeepsP: true})
+	var woken atomic.Bool
+	go func() {
+		r.Wake()
+		woken.Store(true)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !woken.Load() {
+		if _, err := r.SubmitAndWait(-1); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the waking goroutine never ran")
+		}
 	}
 }

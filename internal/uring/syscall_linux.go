@@ -22,12 +22,12 @@ func setup(entries uint32, p *ioURingParams) (int, error) {
 
 // enter calls io_uring_enter. A call that may block (GETEVENTS with
 // minComplete > 0) goes through syscall.Syscall6 so that the Go scheduler
-// can hand this thread's P to other goroutines meanwhile; one that cannot
-// block skips that bookkeeping.
-func enter(fd int, toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr) (int, syscall.Errno) {
+// can hand this thread's P to other goroutines meanwhile, unless keepP
+// says otherwise; one that cannot block skips that bookkeeping.
+func enter(fd int, toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr, keepP bool) (int, syscall.Errno) {
 	var r uintptr
 	var e syscall.Errno
-	if minComplete > 0 {
+	if minComplete > 0 && !keepP {
 		r, _, e = syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(fd), uintptr(toSubmit), uintptr(minComplete), uintptr(flags), uintptr(arg), argSize)
 	} else {
 		r, _, e = syscall.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(fd), uintptr(toSubmit), uintptr(minComplete), uintptr(flags), uintptr(arg), argSize)
