@@ -262,10 +262,10 @@ func runOne(config string, srv serverOpts, lg loadgen.Config, countSyscalls bool
 		return sample{}, err
 	}
 	s := sample{
-		cpuPerMsg:  float64((cpu1-cpu0).Nanoseconds()) / 1e3 / float64(res.Messages),
+		cpuPerMsg:  float64((cpu1 - cpu0).Nanoseconds()) / 1e3 / float64(res.Messages),
 		msgsPerSec: res.MsgsPerSec,
 		p50:        res.P50,
-		statPerMsg: float64((stat1-stat0).Nanoseconds()) / 1e3 / float64(res.Messages),
+		statPerMsg: float64((stat1 - stat0).Nanoseconds()) / 1e3 / float64(res.Messages),
 	}
 	if perf != nil {
 		s.sysPerMsg = float64(perf.counts["raw_syscalls:sys_enter"]) / float64(res.Messages)
