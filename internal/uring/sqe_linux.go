@@ -189,15 +189,14 @@ func (s *SQE) PrepConnect(fd int, sa *sys.Sockaddr, userData uint64) {
 // completes with -ECANCELED, or with its partial result if it had moved data
 // (a MSG_WAITALL receive or send); this CQE's Res is 0 (with CancelAll, the
 // count), -ENOENT when nothing matched, or -EALREADY when the request was
-// already running and may still complete normally.
+// already running and may still complete normally. CancelAny matches the
+// ring's own wakeup read too; the ring re-arms it at its next wait, so the
+// only trace is a larger count.
 func (s *SQE) PrepCancel(target uint64, flags uint32, userData uint64) {
 	s.prep(OpAsyncCancel, -1, userData)
 	s.Addr = target
 	s.OpFlags = flags
 }
-
-// CancelAny matches the ring's own wakeup read too; the ring re-arms it at
-// its next wait, so the only trace is a larger count.
 
 // PrepCancelFD prepares the cancellation of requests on fd (CancelFD is
 // added; add CancelAll for every one of them).

@@ -21,6 +21,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -53,9 +54,9 @@ func main() {
 	minWait := flag.Duration("minwait", 50*time.Microsecond, "longest a server waits for a batch once one completion is in")
 	procs := flag.Int("gomaxprocs", 1, "GOMAXPROCS of the servers")
 	keepP := flag.Bool("keepp", false, "a server's waits keep their P (uring.Config.WaitKeepsP) (internal)")
-	configs := flag.String("configs", "epoll,single/none,single/coop,single/defer,multishot/none,multishot/coop,multishot/defer", "servers to compare: epoll or MODE/FLAGS[/bN][/keepp] (MODE single or multishot, FLAGS none, coop or defer, bN: wait for batches of N, keepp: waits keep the P)")
+	configs := flag.String("configs", "epoll,single/none,single/coop,single/defer,multishot/none,multishot/coop,multishot/defer", "servers to compare: epoll or MODE/FLAGS[/bN][/keepp] (MODE single or multishot, FLAGS none, coop or defer, bN: wait for batches of N, ba: of a quarter of the connections, keepp: waits keep the P)")
 	rounds := flag.Int("rounds", 3, "interleaved rounds of CPU measurement")
-	syscalls := flag.Bool("syscalls", true, "one more round counting system calls with perf")
+	syscalls := flag.Int("sysrounds", 2, "rounds counting system calls with perf (after the CPU rounds)")
 	serverCPU := flag.Int("server-cpu", 0, "CPU the servers are pinned to")
 	conns := flag.Int("conns", 50, "connections")
 	size := flag.Int("size", 64, "message size")
@@ -125,7 +126,7 @@ type serverOpts struct {
 	minWait    time.Duration
 }
 
-func drive(configs []string, rounds int, countSyscalls bool, srv serverOpts, lg loadgen.Config) error {
+func drive(configs []string, rounds, sysRounds int, srv serverOpts, lg loadgen.Config) error {
 	serverCPU := srv.cpu
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
@@ -138,7 +139,7 @@ func drive(configs []string, rounds int, countSyscalls bool, srv serverOpts, lg 
 		return err
 	}
 	results := map[string][]sample{}
-	sys := map[string]sample{}
+	sys := map[string][]sample{}
 	for round := range rounds {
 		for i := range configs {
 			c := configs[(i+round)%len(configs)]
@@ -150,18 +151,20 @@ func drive(configs []string, rounds int, countSyscalls bool, srv serverOpts, lg 
 			fmt.Fprintf(os.Stderr, "round %d %-16s %6.2f µs/msg (stat %.2f) %8.0f msg/s p50 %v\n", round, c, s.cpuPerMsg, s.statPerMsg, s.msgsPerSec, s.p50)
 		}
 	}
-	if countSyscalls {
-		for _, c := range configs {
+	for round := range sysRounds {
+		for i := range configs {
+			c := configs[(i+round)%len(configs)]
 			s, err := runOne(c, srv, lg, true)
 			if err != nil {
 				return fmt.Errorf("%s (syscalls): %w", c, err)
 			}
-			sys[c] = s
+			sys[c] = append(sys[c], s)
+			fmt.Fprintf(os.Stderr, "sys round %d %-16s %.3f syscalls/msg %.3f enters/msg\n", round, c, s.sysPerMsg, s.enterPerMsg)
 		}
 	}
 	fmt.Printf("%d conns, %d B, depth %d, %v windows, %d rounds; server on CPU %d (GOMAXPROCS=%d, batches wait ≤ %v), client on %v\n",
 		lg.Conns, lg.Size, lg.Depth, lg.Duration, rounds, serverCPU, srv.procs, srv.minWait, cpus(&set))
-	fmt.Printf("%-20s %12s %12s %10s %10s %12s %12s\n", "server", "CPU µs/msg", "(median)", "msg/s", "p50", "syscalls/msg", "enters/msg")
+	fmt.Printf("%-26s %10s %10s %9s %9s %12s %10s\n", "server", "CPU µs/msg", "(median)", "msg/s", "p50", "syscalls/msg", "enters/msg")
 	for _, c := range configs {
 		ss := results[c]
 		cpu := make([]float64, len(ss))
@@ -175,10 +178,12 @@ func drive(configs []string, rounds int, countSyscalls bool, srv serverOpts, lg 
 		slices.Sort(p50)
 		sc := "-"
 		en := "-"
-		if s, ok := sys[c]; ok {
-			sc, en = fmt.Sprintf("%.3f", s.sysPerMsg), fmt.Sprintf("%.3f", s.enterPerMsg)
+		if ss := sys[c]; len(ss) > 0 {
+			slices.SortFunc(ss, func(a, b sample) int { return cmp.Compare(a.sysPerMsg, b.sysPerMsg) })
+			m := ss[(len(ss)-1)/2]
+			sc, en = fmt.Sprintf("%.3f", m.sysPerMsg), fmt.Sprintf("%.3f", m.enterPerMsg)
 		}
-		fmt.Printf("%-20s %12.2f %12.2f %10.0f %10v %12s %12s\n", c, cpu[0], cpu[len(cpu)/2], rate[len(rate)/2], p50[len(p50)/2].Round(time.Microsecond), sc, en)
+		fmt.Printf("%-26s %10.2f %10.2f %9.0f %9v %12s %10s\n", c, cpu[0], cpu[len(cpu)/2], rate[len(rate)/2], p50[len(p50)/2].Round(time.Microsecond), sc, en)
 	}
 	return nil
 }
@@ -204,6 +209,8 @@ func runOne(config string, srv serverOpts, lg loadgen.Config, countSyscalls bool
 		switch {
 		case p == "keepp":
 			keepP = "true"
+		case p == "ba":
+			batch = "0"
 		case strings.HasPrefix(p, "b"):
 			batch = p[1:]
 		default:

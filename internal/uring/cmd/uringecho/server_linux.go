@@ -64,7 +64,11 @@ func serveRing(ln int, cfg uring.Config, multishot bool, batch uint32, minWait t
 	s.sqe().PrepAcceptMultishot(ln, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, ud(kindAccept, 0))
 	var cqes [256]uring.CQE
 	for {
-		if _, err := r.SubmitAndWaitMin(batch, minWait, -1); err != nil {
+		want := batch
+		if batch == 0 { // adaptive: a quarter of the connections, 1 to 32
+			want = uint32(max(1, min(32, len(s.conns)/4)))
+		}
+		if _, err := r.SubmitAndWaitMin(want, minWait, -1); err != nil {
 			return err
 		}
 		for {
