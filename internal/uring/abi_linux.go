@@ -6,34 +6,32 @@ package uring
 
 // Opcodes (enum io_uring_op).
 const (
-	OpNop          = 0
-	OpPollAdd      = 6
-	OpSendmsg      = 9
-	OpRecvmsg      = 10
-	OpTimeout      = 11
-	OpAccept       = 13
-	OpAsyncCancel  = 14
-	OpLinkTimeout  = 15
-	OpConnect      = 16
-	OpClose        = 19
-	OpRead         = 22
-	OpSend         = 26
-	OpRecv         = 27
-	OpShutdown     = 34
-	OpMsgRing      = 40
-	opLastRequired = OpMsgRing
+	OpNop         = 0
+	OpPollAdd     = 6
+	OpSendmsg     = 9
+	OpRecvmsg     = 10
+	OpTimeout     = 11
+	OpAccept      = 13
+	OpAsyncCancel = 14
+	OpLinkTimeout = 15
+	OpConnect     = 16
+	OpClose       = 19
+	OpRead        = 22
+	OpSend        = 26
+	OpRecv        = 27
+	OpShutdown    = 34
+	OpMsgRing     = 40
 )
 
 // SQE flags (sqe->flags).
 const (
-	SQEFixedFile       = 1 << 0
-	SQEIODrain         = 1 << 1
-	SQEIOLink          = 1 << 2 // the next SQE starts only when this one succeeds
-	SQEIOHardlink      = 1 << 3
-	SQEAsync           = 1 << 4
-	SQEBufferSelect    = 1 << 5 // take the buffer from the group in BufIndex
-	SQECQESkipSuccess  = 1 << 6
-	sqeFlagsAcceptMask = 0x7f
+	SQEFixedFile      = 1 << 0
+	SQEIODrain        = 1 << 1
+	SQEIOLink         = 1 << 2 // the next SQE starts only when this one succeeds
+	SQEIOHardlink     = 1 << 3
+	SQEAsync          = 1 << 4
+	SQEBufferSelect   = 1 << 5 // take the buffer from the group in BufIndex
+	SQECQESkipSuccess = 1 << 6 // post no CQE if the request succeeds
 )
 
 // Setup flags (io_uring_params.flags).
@@ -70,7 +68,6 @@ const (
 
 // SQ ring flags (sq_ring->flags).
 const (
-	sqNeedWakeup = 1 << 0
 	sqCQOverflow = 1 << 1 // completions wait in the kernel's overflow list
 	sqTaskrun    = 1 << 2 // completion work is pending; an enter with GETEVENTS runs it
 )
@@ -90,9 +87,8 @@ const (
 
 // Per-opcode flags in sqe->ioprio.
 const (
-	recvsendPollFirst = 1 << 0
-	recvMultishot     = 1 << 1
-	acceptMultishot   = 1 << 0
+	recvMultishot   = 1 << 1
+	acceptMultishot = 1 << 0
 )
 
 // ASYNC_CANCEL flags (sqe->cancel_flags).
@@ -123,7 +119,6 @@ const (
 	mmapOffSQEs            = 0x10000000
 	ioringMsgData          = 0
 	defaultEntries         = 256
-	maxEntries             = 32768
 	sizeofIOURingParams    = 120
 	sizeofGeteventsArg     = 24
 	sizeofIOURingBufReg    = 40

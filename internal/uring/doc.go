@@ -17,6 +17,18 @@
 // that created it (or enabled it, see SetupRDisabled and Ring.Enable): its
 // owner calls runtime.LockOSThread for the ring's whole life.
 //
+// # One system call per loop turn
+//
+// A loop turn is: prepare SQEs (GetSQE and a Prep method each), then
+// SubmitAndWait, which submits them and waits for completions in one
+// io_uring_enter (the timeout goes in the IORING_ENTER_EXT_ARG argument, or
+// in a TIMEOUT SQE on a kernel without it), then Reap until it returns 0.
+// SubmitAndWaitMin waits for a batch (min_wait, Linux 6.12), and
+// Config.WaitKeepsP keeps the Go runtime from handing the goroutine's P
+// away for the wait; with both, an echo server spends about 0.15 system
+// calls per message. Wake, from any goroutine, writes the ring's eventfd
+// only when the owner is blocked or about to block.
+//
 // # Memory the kernel reads or writes later
 //
 // An SQE carries addresses, not Go references. Go's heap does not move

@@ -54,7 +54,7 @@ func main() {
 	minWait := flag.Duration("minwait", 50*time.Microsecond, "longest a server waits for a batch once one completion is in")
 	procs := flag.Int("gomaxprocs", 1, "GOMAXPROCS of the servers")
 	keepP := flag.Bool("keepp", false, "a server's waits keep their P (uring.Config.WaitKeepsP) (internal)")
-	configs := flag.String("configs", "epoll,single/none,single/coop,single/defer,multishot/none,multishot/coop,multishot/defer", "servers to compare: epoll or MODE/FLAGS[/bN][/keepp] (MODE single or multishot, FLAGS none, coop or defer, bN: wait for batches of N, ba: of a quarter of the connections, keepp: waits keep the P)")
+	configs := flag.String("configs", "epoll,single/none,single/coop,single/defer,multishot/none,multishot/coop,multishot/defer", "servers to compare: epoll or MODE/FLAGS[/bN][/keepp] (MODE single or multishot, FLAGS none, coop or defer, bN: wait for batches of N, ba: of a quarter of the connections, bs: of this turn's sends and one more, keepp: waits keep the P)")
 	rounds := flag.Int("rounds", 3, "interleaved rounds of CPU measurement")
 	syscalls := flag.Int("sysrounds", 2, "rounds counting system calls with perf (after the CPU rounds)")
 	serverCPU := flag.Int("server-cpu", 0, "CPU the servers are pinned to")
@@ -64,11 +64,9 @@ func main() {
 	duration := flag.Duration("duration", 2*time.Second, "measured window")
 	flag.Parse()
 	if *serve != "" {
-		if err := runServer(*serve, *flagName, *batch, *minWait, *keepP); err != nil {
-			fmt.Fprintln(os.Stderr, "uringecho:", err)
-			os.Exit(1)
-		}
-		return
+		err := runServer(*serve, *flagName, *batch, *minWait, *keepP) // serves until stdin closes
+		fmt.Fprintln(os.Stderr, "uringecho:", err)
+		os.Exit(1)
 	}
 	lg := loadgen.Config{Conns: *conns, Size: *size, Depth: *depth, Duration: *duration}
 	srv := serverOpts{cpu: *serverCPU, procs: *procs, minWait: *minWait}
@@ -78,8 +76,8 @@ func main() {
 	}
 }
 
-// runServer listens on loopback, prints the address, serves until its
-// standard input closes.
+// runServer listens on loopback, prints the address, and serves until its
+// standard input closes, when the process exits; it returns only errors.
 func runServer(mode, flagName string, batch int, minWait time.Duration, keepP bool) error {
 	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -211,6 +209,8 @@ func runOne(config string, srv serverOpts, lg loadgen.Config, countSyscalls bool
 			keepP = "true"
 		case p == "ba":
 			batch = "0"
+		case p == "bs":
+			batch = "4294967295"
 		case strings.HasPrefix(p, "b"):
 			batch = p[1:]
 		default:

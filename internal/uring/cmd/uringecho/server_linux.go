@@ -42,6 +42,7 @@ type ringServer struct {
 	ln        int
 	conns     []*ringConn
 	starved   []int // multishot: connections waiting for buffers
+	sends     int   // sends prepared this turn
 }
 
 // serveRing runs an echo server on a ring with the given setup flags,
@@ -65,9 +66,13 @@ func serveRing(ln int, cfg uring.Config, multishot bool, batch uint32, minWait t
 	var cqes [256]uring.CQE
 	for {
 		want := batch
-		if batch == 0 { // adaptive: a quarter of the connections, 1 to 32
+		switch batch {
+		case 0: // adaptive: a quarter of the connections, 1 to 32
 			want = uint32(max(1, min(32, len(s.conns)/4)))
+		case ^uint32(0): // the sends of this turn, which complete at once, and one more
+			want = uint32(min(32, 1+s.sends))
 		}
+		s.sends = 0
 		if _, err := r.SubmitAndWaitMin(want, minWait, -1); err != nil {
 			return err
 		}
@@ -81,6 +86,11 @@ func serveRing(ln int, cfg uring.Config, multishot bool, batch uint32, minWait t
 			}
 		}
 	}
+}
+
+func (s *ringServer) send(fd int, b []byte, idx int) {
+	s.sends++
+	s.sqe().PrepSend(fd, b, 0, ud(kindSend, idx))
 }
 
 func (s *ringServer) sqe() *uring.SQE {
@@ -112,7 +122,7 @@ func (s *ringServer) complete(c *uring.CQE) {
 			return
 		}
 		conn.pending, conn.sent = int(c.Res), 0
-		s.sqe().PrepSend(conn.fd, conn.buf[:conn.pending], 0, ud(kindSend, idx))
+		s.send(conn.fd, conn.buf[:conn.pending], idx)
 	case kind == kindSend && s.multishot:
 		s.sentPooled(idx, conn, c)
 	case kind == kindSend:
@@ -122,7 +132,7 @@ func (s *ringServer) complete(c *uring.CQE) {
 		}
 		conn.sent += int(c.Res)
 		if conn.sent < conn.pending {
-			s.sqe().PrepSend(conn.fd, conn.buf[conn.sent:conn.pending], 0, ud(kindSend, idx))
+			s.send(conn.fd, conn.buf[conn.sent:conn.pending], idx)
 			return
 		}
 		s.sqe().PrepRecv(conn.fd, conn.buf, 0, ud(kindRecv, idx))
@@ -175,7 +185,7 @@ func (s *ringServer) receivedPooled(idx int, conn *ringConn, c *uring.CQE) {
 func (s *ringServer) sendNext(idx int, conn *ringConn) {
 	id, n := conn.queue[0], conn.lens[0]
 	conn.sending = true
-	s.sqe().PrepSend(conn.fd, s.br.Buffer(id, int(n))[conn.off:], 0, ud(kindSend, idx))
+	s.send(conn.fd, s.br.Buffer(id, int(n))[conn.off:], idx)
 }
 
 func (s *ringServer) sentPooled(idx int, conn *ringConn, c *uring.CQE) {
