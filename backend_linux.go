@@ -6,6 +6,12 @@ func newBackend(c *IOContext, b Backend, cfg *contextConfig) (backend, error) {
 	switch b {
 	case BackendAuto, BackendEpoll:
 		return newEpollBackend(c, cfg.runtimePoller)
+	case BackendIOUring:
+		b, err := newIOUringBackend(c)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
 	case BackendPortable:
 		return newPortableBackend(c), nil
 	}

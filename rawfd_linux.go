@@ -19,6 +19,9 @@ type rawSockets struct {
 	c     *IOContext
 	reg   func(d *fdState) error
 	unreg func(d *fdState)
+	// keepState keeps d.state across connect(2): the io_uring backend's
+	// flags say what the kernel holds, which a connect does not change.
+	keepState bool
 }
 
 func afOf(f AddressFamily) int {
@@ -159,7 +162,9 @@ func (r *rawSockets) connectLocked(d *fdState, ep netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
-	d.state = 0
+	if !r.keepState {
+		d.state = 0
+	}
 	return sys.Connect(int(d.sysfd), &sa)
 }
 

@@ -28,6 +28,17 @@ func TestServerAcceptBackoff(t *testing.T) {
 		err     error
 		retryIn time.Duration
 	}
+	if c, err := asio.NewIOContext(); err == nil {
+		b := c.Backend()
+		c.Close()
+		if b == asio.BackendIOUring {
+			// The server's accept is armed before the limit is lowered, and
+			// io_uring reads RLIMIT_NOFILE when an accept is submitted: that
+			// accept takes the connection. TestAcceptEMFILE covers EMFILE
+			// on io_uring.
+			t.Skip("io_uring reads the descriptor limit when the accept is submitted, before this test lowers it")
+		}
+	}
 	failures := make(chan failure, 1<<16)
 	const lo, hi = time.Millisecond, 16 * time.Millisecond
 	srv := &asio.Server{

@@ -386,6 +386,13 @@ func TestTCPStreamOperationInProgress(t *testing.T) {
 	w2.check(t, "second write", 0, ErrOperationInProgress)
 	c1.check(t, "connect while pending", 0, ErrOperationInProgress)
 	r1.check(t, "first read", 2, nil)
+	// The first write waits on a full send buffer until Close aborts it,
+	// unless the kernel took its byte first: the peer's segment may open
+	// the window a little, and a backend that submits the write after the
+	// peer's write (io_uring, at the end of the handler's turn) sees it.
+	if w1.calls == 1 && w1.n == 1 && w1.err == nil {
+		return
+	}
 	w1.check(t, "first write", 0, ErrOperationAborted)
 }
 

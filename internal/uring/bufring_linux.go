@@ -75,6 +75,49 @@ func (r *Ring) NewBufRing(group uint16, entries uint32, size int) (*BufRing, err
 	return b, nil
 }
 
+// NewProvidedRing registers a buffer ring of group id group with room for
+// entries buffers (a power of two up to 32768) and none in it: the caller
+// lends it buffers of its own memory with Provide. Such a ring has no
+// memory of its own, so Buffer, ID and Recycle do not apply to it.
+func (r *Ring) NewProvidedRing(group uint16, entries uint32) (*BufRing, error) {
+	if entries == 0 || entries > pbufRingMaxEntries || entries&(entries-1) != 0 {
+		return nil, fmt.Errorf("uring: buffer ring entries %d: not a power of two in 1..32768", entries)
+	}
+	b := &BufRing{ring: r, group: group, entries: entries}
+	ringBytes := int(entries) * int(unsafe.Sizeof(ioURingBuf{}))
+	pg := os.Getpagesize()
+	ringBytes = (ringBytes + pg - 1) / pg * pg
+	var err error
+	if b.ringMem, err = unix.Mmap(-1, 0, ringBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE); err != nil {
+		return nil, os.NewSyscallError("mmap", err)
+	}
+	b.entry = unsafe.Slice((*ioURingBuf)(unsafe.Pointer(&b.ringMem[0])), entries)
+	b.tailw = (*atomic.Uint32)(unsafe.Pointer(&b.ringMem[12]))
+	reg := ioURingBufReg{ringAddr: addr(unsafe.Pointer(&b.ringMem[0])), ringEntries: entries, bgid: group}
+	if _, err := register(r.fd, registerPbufRing, unsafe.Pointer(&reg), 1); err != nil {
+		b.unmap()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Provide lends buffer p to the kernel under id, for a receive that selects
+// from this group to fill; its completion reports id (CQE.Buffer). p is
+// memory the caller keeps referenced and unmoved (a heap slice) until that
+// completion, or until the ring is closed; at most Entries buffers may be
+// lent at once. Safe from any goroutine.
+func (b *BufRing) Provide(id uint16, p []byte) {
+	a := bufAddr(p)
+	b.mu.Lock()
+	e := &b.entry[uint32(b.tail)&(b.entries-1)]
+	e.addr = a
+	e.len = uint32(len(p))
+	e.bid = id
+	b.tail++
+	b.publishLocked()
+	b.mu.Unlock()
+}
+
 // Group returns the buffer group id, for PrepRecvMultishot.
 func (b *BufRing) Group() uint16 { return b.group }
 
@@ -132,7 +175,7 @@ func (b *BufRing) publishLocked() {
 
 // Close unregisters the ring and unmaps its memory.
 func (b *BufRing) Close() error {
-	if b.bufs == nil {
+	if b.ringMem == nil {
 		return errors.New("uring: buffer ring already closed")
 	}
 	reg := ioURingBufReg{bgid: b.group}
@@ -142,7 +185,9 @@ func (b *BufRing) Close() error {
 }
 
 func (b *BufRing) unmap() {
-	unix.Munmap(b.bufs)
+	if b.bufs != nil {
+		unix.Munmap(b.bufs)
+	}
 	unix.Munmap(b.ringMem)
 	b.bufs, b.ringMem, b.entry = nil, nil, nil
 }

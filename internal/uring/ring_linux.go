@@ -361,8 +361,13 @@ func (r *Ring) armFallbackTimeout(timeout time.Duration) {
 // enter calls io_uring_enter. EINTR (a signal) and ETIME (the wait's
 // timeout) are not errors: the caller's loop goes round again.
 func (r *Ring) enter(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr) (int, error) {
+	return r.enterKeep(toSubmit, minComplete, flags, arg, argSize, r.keepP)
+}
+
+// enterKeep is enter with the choice of keeping the P made by the caller.
+func (r *Ring) enterKeep(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr, keepP bool) (int, error) {
 	r.enters.Add(1)
-	n, e := enter(r.fd, toSubmit, minComplete, flags, arg, argSize, r.keepP)
+	n, e := enter(r.fd, toSubmit, minComplete, flags, arg, argSize, keepP)
 	switch e {
 	case 0:
 		return n, nil

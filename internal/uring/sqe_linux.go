@@ -110,6 +110,17 @@ func (s *SQE) PrepRecvMultishot(fd int, group uint16, msgFlags int, userData uin
 	s.OpFlags = uint32(msgFlags)
 }
 
+// PrepRecvSelect prepares one receive of at most maxLen bytes (0: a whole
+// buffer) into a buffer the kernel picks from group when data is there:
+// the CQE carries CQEFBuffer and the buffer's id with Res bytes.
+func (s *SQE) PrepRecvSelect(fd int, group uint16, maxLen uint32, msgFlags int, userData uint64) {
+	s.prep(OpRecv, fd, userData)
+	s.Flags = SQEBufferSelect
+	s.BufIndex = group
+	s.Len = maxLen
+	s.OpFlags = uint32(msgFlags)
+}
+
 // PrepRecvmsg prepares a recvmsg(2) with msg. The kernel writes msg's
 // msg_namelen, msg_controllen and msg_flags, its name and control buffers
 // and the buffers its iovecs name when the receive completes, so msg and all

@@ -1,0 +1,709 @@
+package asio
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/goasio/asio/internal/sys"
+	"github.com/goasio/asio/internal/uring"
+)
+
+// uringBackend is the proactor: operations go to the kernel as SQEs of one
+// io_uring, and their CQEs finish them. Sockets are the raw non-blocking
+// descriptors of rawSockets, as on epoll; what differs is who performs the
+// I/O.
+//
+// # Threads
+//
+// The ring is set up with COOP_TASKRUN|TASKRUN_FLAG, without SINGLE_ISSUER,
+// so that any goroutine may prepare and submit SQEs, under one submission
+// lock (sq), and whichever goroutine is the context's poller (inside wait)
+// submits and waits with one io_uring_enter per loop turn. SINGLE_ISSUER
+// (and DEFER_TASKRUN, which needs it) would tie every enter to one OS
+// thread for the ring's life: in Go that is a goroutine locked to its
+// thread, which may not run handlers (they run inside Run, on the user's
+// goroutines), so every loop turn would cost a handoff between it and the
+// Run goroutine (measured: 13 µs and 3.5 system calls per turn at
+// GOMAXPROCS=1, more than a whole echoed message costs).
+//
+// An SQE prepared by a handler, while the poller runs the handlers of its
+// last wait (inTurn), waits for the poller's next enter: that is what makes
+// a turn's sends and receives one system call. One prepared while the poller
+// is blocked in the kernel (Ring.Waiting), or while no poller runs at all,
+// is submitted at once by the goroutine that prepared it.
+//
+// # One operation in the kernel per direction
+//
+// Each descriptor keeps the FIFO queues of the epoll backend, one per
+// direction; only the head of a queue has an SQE in the kernel (its
+// inflight bit in d.state). So ops of one direction complete in initiation
+// order, a socket never has two sends in flight (io_uring does not order
+// independent SQEs on a socket), and a cancelled op reports what the kernel
+// really did: its own CQE says so (the bytes moved, or -ECANCELED).
+//
+// # user_data
+//
+// An SQE's user_data is the descriptor's table token (slot and generation,
+// fdtable.go) with a tag (the direction, or a multishot receive or accept,
+// or a cancellation) and the buffer group of a multishot receive, never a
+// Go pointer: a CQE of a closed and reused descriptor is recognised.
+//
+// # Close with SQEs in flight
+//
+// Close cancels what the kernel holds and hands the descriptor to a zombie
+// fdState that takes its table slot: the zombie completes the cancelled ops
+// when their CQEs come, with the real results, and closes the OS descriptor
+// after the last CQE that names it; the socket itself is closed at once and
+// may be opened again. Context shutdown waits for every zombie.
+//
+// # Pooled reads
+//
+// A pooled read is a multishot receive into a provided buffer ring per
+// BufferPool (iouring_pooled_linux.go), whose buffers are the pool's own.
+type uringBackend struct {
+	rawSockets
+	ring *uring.Ring
+
+	// sq is the submission lock: every GetSQE, Prep and Submit, and the
+	// poller's PrepareWait. Lock order: fdState.mu, then sq.
+	sq sync.Mutex
+	// inTurn: the poller has returned from its wait and will enter again
+	// once it has run what it reaped; SQEs prepared meanwhile wait for it.
+	inTurn atomic.Bool
+	closed atomic.Bool
+
+	// The safety net for SQEs left waiting for a poller that does not come
+	// back (a Run call that returned, a handler that blocks): a timer that,
+	// while SQEs are deferred, checks every tick that the poller entered
+	// the ring since the last one, and submits them itself if not. Under
+	// b.sq.
+	tick        *time.Timer
+	tickPending bool   // the timer is armed
+	deferred    bool   // SQEs are prepared and wait for the poller
+	waits       uint64 // the poller's PrepareWait calls
+	waitsSeen   uint64 // waits at the last tick
+
+	table fdTable
+	slots slotTable
+	cqes  [256]uring.CQE // the poller's
+
+	pools poolRings
+}
+
+// The io_uring backend's flags in fdState.state.
+const (
+	uInflightRead   uint8 = 1 << iota // the head of the read queue has an SQE in the kernel
+	uInflightWrite                    // … of the write queue
+	uInflightExcept                   // … of the urgent-data queue
+	uMulti                            // a multishot receive or accept is armed
+	uMultiCancel                      // and its cancellation was submitted
+	uPoolWait                         // a pooled read waits for its BufferPool (bufferFree)
+	uClosing                          // a zombie: closed once nothing is in flight
+	uReadEmpty                        // the last receive found nothing more: no speculative one
+
+	uInflight = uInflightRead | uInflightWrite | uInflightExcept
+)
+
+func inflightBit(dir int) uint8 { return 1 << dir }
+
+// Tags of user_data, beside the directions 0–2.
+const (
+	tagMulti  = 3 // a multishot receive (buffer group > 0) or accept (group 0)
+	tagCancel = 4 // an ASYNC_CANCEL, whose CQE says nothing we need
+)
+
+// user_data layout: slot in bits 0–21 (fdTable has at most 4M slots), the
+// tag in 22–24, a buffer group in 25–31, the generation in 32–63 (never
+// all ones, so user_data stays below uring.ReservedUserData).
+const (
+	udSlotBits  = 22
+	udSlotMask  = 1<<udSlotBits - 1
+	udTagShift  = udSlotBits
+	udGrpShift  = udTagShift + 3
+	udTokenMask = 0xffffffff<<32 | udSlotMask
+	maxGroups   = 1 << 7
+)
+
+func userData(token uint64, tag, group int) uint64 {
+	return token&udTokenMask | uint64(tag)<<udTagShift | uint64(group)<<udGrpShift
+}
+
+func udToken(ud uint64) uint64 { return ud & udTokenMask }
+func udTag(ud uint64) int      { return int(ud>>udTagShift) & 7 }
+func udGroup(ud uint64) int    { return int(ud>>udGrpShift) & (maxGroups - 1) }
+
+// The ring's sizes: SQEs prepared in one loop turn beyond ringEntries are
+// submitted by the goroutine that finds the queue full; completions beyond
+// the CQ wait in the kernel (IORING_FEAT_NODROP) until reaped.
+const (
+	ringEntries   = 1024
+	ringCQEntries = 8192
+)
+
+// Tuning of the poller's wait (see uring.Ring.Wait), kept as variables for
+// the measurements that chose them.
+var (
+	// uringKeepP is how long a blocking wait keeps the goroutine's P.
+	uringKeepP = time.Millisecond
+	// uringTick is the period of the deferred-SQE safety net.
+	uringTick = time.Millisecond
+)
+
+func newIOUringBackend(c *IOContext) (*uringBackend, error) {
+	if err := uring.Available(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBackendUnavailable, err)
+	}
+	r, err := uring.New(uring.Config{
+		Entries:   ringEntries,
+		CQEntries: ringCQEntries,
+		Flags:     uring.SetupCoopTaskrun | uring.SetupTaskrunFlag,
+	})
+	if err != nil {
+		if isUnavailable(err) {
+			return nil, fmt.Errorf("%w: %v", ErrBackendUnavailable, err)
+		}
+		return nil, err
+	}
+	b := &uringBackend{ring: r}
+	b.rawSockets = rawSockets{c: c, reg: b.register, unreg: b.unregister, keepState: true}
+	b.pools.init(r)
+	b.tick = time.AfterFunc(time.Hour, b.onTick)
+	b.tick.Stop()
+	return b, nil
+}
+
+func isUnavailable(err error) bool {
+	_, ok := err.(*uring.UnavailableError)
+	return ok
+}
+
+func (b *uringBackend) kind() Backend { return BackendIOUring }
+
+// register gives d's open descriptor a token (d.mu held).
+func (b *uringBackend) register(d *fdState) error {
+	token, ok := b.table.insert(d)
+	if !ok {
+		return ErrContextClosed
+	}
+	d.token = token
+	return nil
+}
+
+// unregister forgets d's token and its slot's extras (d.mu held).
+func (b *uringBackend) unregister(d *fdState) {
+	b.dropSlot(d)
+	b.table.remove(d.token)
+	d.token = 0
+}
+
+// ---- Submission ----
+
+// sqeLocked returns a free SQE, submitting what is queued when the queue is
+// full (b.sq held).
+func (b *uringBackend) sqeLocked() *uring.SQE {
+	for i := 0; ; i++ {
+		s, err := b.ring.NextSQE()
+		if err == nil {
+			return s
+		}
+		// The kernel takes no more until completions are reaped (EBUSY on
+		// kernels before 6.x): the poller reaps without this lock.
+		b.sq.Unlock()
+		if i < 100 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(time.Millisecond)
+		}
+		b.sq.Lock()
+	}
+}
+
+// kickLocked submits what is prepared unless the poller will: it does at
+// its next enter when it is between two waits (inTurn) and the context
+// runs; it will not when it is blocked in the kernel, or when no goroutine
+// polls (b.sq held).
+func (b *uringBackend) kickLocked() {
+	if !b.polling() {
+		b.ring.Submit()
+		return
+	}
+	if !b.deferred {
+		b.deferred = true
+		if !b.tickPending {
+			b.tickPending = true
+			b.waitsSeen = b.waits
+			b.tick.Reset(uringTick)
+		}
+	}
+}
+
+// polling reports whether the poller is between two waits and will submit
+// what is prepared now: it is not blocked in the kernel, and the context
+// is not stopped.
+func (b *uringBackend) polling() bool {
+	return b.inTurn.Load() && !b.ring.Waiting() && !b.c.halt.Load()
+}
+
+// onTick submits deferred SQEs if the poller has not entered the ring for a
+// whole tick, and keeps ticking while SQEs are deferred.
+func (b *uringBackend) onTick() {
+	b.sq.Lock()
+	defer b.sq.Unlock()
+	b.tickPending = false
+	if !b.deferred || b.closed.Load() {
+		return
+	}
+	if b.waits == b.waitsSeen {
+		b.ring.Submit()
+		b.deferred = false
+		return
+	}
+	b.tickPending = true
+	b.waitsSeen = b.waits
+	b.tick.Reset(uringTick)
+}
+
+// cancelLocked submits the cancellation of d's request with tag and group
+// (d.mu held). It is ordered behind every SQE already prepared, so it
+// cannot reach a later request that reuses the same user_data: that one is
+// prepared only after the target's CQE, which comes after this point.
+func (b *uringBackend) cancelLocked(d *fdState, tag, group int) {
+	b.sq.Lock()
+	s := b.sqeLocked()
+	s.PrepCancel(userData(d.token, tag, group), 0, userData(d.token, tagCancel, 0))
+	// Submitted now, with every SQE prepared before it: an op cancelled or
+	// closed is performed no later than this moment, so its result never
+	// reflects what happened after Cancel or Close returned.
+	b.ring.Submit()
+	b.sq.Unlock()
+}
+
+// ---- The loop ----
+
+func (b *uringBackend) wait(timeoutMs int) {
+	if b.closed.Load() {
+		return
+	}
+	timeout := time.Duration(timeoutMs) * time.Millisecond
+	if timeoutMs < 0 {
+		timeout = -1
+	}
+	b.inTurn.Store(false)
+	b.sq.Lock()
+	plan := b.ring.PrepareWait(timeout)
+	b.waits++
+	b.deferred = false
+	b.sq.Unlock()
+	b.ring.Wait(plan, 1, 0, uringKeepP)
+	b.inTurn.Store(true)
+	b.reap()
+}
+
+// reap finishes what every ready CQE completes, until the completion queue
+// and the kernel's overflow list are empty. Only the poller (or shutdown)
+// reaps.
+func (b *uringBackend) reap() {
+	for {
+		n := b.ring.Reap(b.cqes[:])
+		for i := 0; i < n; i++ {
+			b.dispatch(&b.cqes[i])
+		}
+		if n == len(b.cqes) {
+			continue
+		}
+		if !b.ring.Overflowed() {
+			return
+		}
+		// Completions the queue had no room for: an enter moves them in.
+		b.sq.Lock()
+		b.ring.Submit()
+		b.sq.Unlock()
+	}
+}
+
+// dispatch finishes what one CQE completes, under the lock of the
+// descriptor that owns its slot.
+func (b *uringBackend) dispatch(c *uring.CQE) {
+	tag := udTag(c.UserData)
+	if tag == tagCancel {
+		return
+	}
+	token := udToken(c.UserData)
+	var d *fdState
+	for {
+		d = b.table.lookup(token)
+		if d == nil {
+			b.pools.stray(c)
+			return
+		}
+		d.mu.Lock()
+		if d.token == token && d.sysfd >= 0 {
+			break
+		}
+		d.mu.Unlock()
+		// Closed meanwhile: a zombie may have taken the slot over.
+		if b.table.lookup(token) == d {
+			b.pools.stray(c)
+			return
+		}
+	}
+	var done opList
+	if tag == tagMulti {
+		b.multiCQE(d, c, &done)
+	} else {
+		b.dirCQE(d, tag, c, &done)
+	}
+	if !done.empty() {
+		b.c.handOffPolled(&done)
+	}
+	b.reapZombie(d)
+	d.mu.Unlock()
+}
+
+// dirCQE finishes the head of d's queue dir, whose SQE this is, and starts
+// the next (d.mu held).
+func (b *uringBackend) dirCQE(d *fdState, dir int, c *uring.CQE, done *opList) {
+	q := &d.q[dir]
+	if d.state&inflightBit(dir) == 0 || q.head == nil {
+		b.pools.stray(c)
+		return
+	}
+	d.state &^= inflightBit(dir)
+	o := q.head
+	if dir == dirRead && c.Res > 0 {
+		d.state &^= uReadEmpty // data came: the next receive may try at once
+	}
+	if b.finish(d, o, dir, c) {
+		q.pop()
+		done.push(o)
+		if c.Res >= 0 && (o.kind == opWait || isPollRaw(o)) && (dir != dirExcept || uint32(c.Res)&urgentReady != 0) {
+			// Readiness reported by a poll: the waits queued behind see
+			// the same edge, as on epoll.
+			for w := q.head; w != nil && w.kind == opWait && w.err == nil; w = q.head {
+				q.pop()
+				done.push(w)
+			}
+		}
+	}
+	b.advance(d, dir, done)
+	b.trimExt(d)
+}
+
+// advance moves the queue dir of d on (d.mu held): it completes, into done,
+// the ops aborted behind a head that was in the kernel and those that finish
+// without the kernel (data already received, an error known), and gives the
+// kernel the request of the first op that needs one.
+func (b *uringBackend) advance(d *fdState, dir int, done *opList) {
+	q := &d.q[dir]
+	for o := q.head; o != nil && d.state&inflightBit(dir) == 0; o = q.head {
+		if o.err == nil && !b.issue(d, o, dir) {
+			return
+		}
+		q.pop()
+		done.push(o)
+	}
+}
+
+func (b *uringBackend) wake() {
+	if !b.closed.Load() {
+		b.ring.Wake()
+	}
+}
+
+// ---- Starting and cancelling ----
+
+func (b *uringBackend) start(d *fdState, o *op) {
+	d.mu.Lock()
+	b.startLocked(d, o)
+	d.mu.Unlock()
+	d.c.deferred.flush()
+}
+
+// startLocked gives o the kernel's request, or queues it behind the ops of
+// its direction, or completes it at once (d.mu held). A zero-size stream op
+// completes at once, even ahead of ops waiting in its direction, as on
+// epoll.
+func (b *uringBackend) startLocked(d *fdState, o *op) {
+	if o.kind == opConnect {
+		if err := b.connectCheckLocked(d, o); err != nil {
+			o.err = err
+			o.handOff(true)
+			return
+		}
+	}
+	switch {
+	case d.sysfd < 0:
+		o.err = ErrBadDescriptor
+	case o.isNoop(d.dgram):
+	case o.ctxDone(), b.c.closed.Load():
+		o.err = ErrOperationAborted
+	default:
+		dir := o.direction()
+		q := &d.q[dir]
+		if !q.empty() || d.state&inflightBit(dir) != 0 {
+			o.watch(d)
+			q.push(o)
+			return
+		}
+		if !(b.speculate(d, o, dir) || b.issue(d, o, dir)) {
+			o.watch(d)
+			q.push(o)
+			return
+		}
+	}
+	o.handOff(true)
+}
+
+// speculate tries o's syscall at once, as the epoll backend does, when it is
+// initiated outside the poller's turn (from another goroutine, or while no
+// goroutine polls): such an op then behaves as on epoll, completing in its
+// initiating call when the socket is ready. Inside the turn, where the
+// handlers of the last wait start their next ops, every op goes to the
+// ring, and the next enter submits them all. It reports whether o has its
+// result (d.mu held; o's queue is empty).
+func (b *uringBackend) speculate(d *fdState, o *op, dir int) bool {
+	if b.polling() || d.state&uMulti != 0 {
+		return false
+	}
+	if x := b.ext(d); x != nil && (len(x.stash) > 0 || x.err != nil) {
+		return false // issue takes what a multishot brought
+	}
+	switch o.kind {
+	case opWrite, opSendDgram, opSendTo, opWait:
+	case opRead, opRecvFrom:
+		if d.state&uReadEmpty != 0 || MessageFlags(o.flags)&MsgOutOfBand != 0 {
+			return false
+		}
+	case opAccept:
+	default:
+		return false
+	}
+	switch performRaw(d, o, false) {
+	case done:
+		return true
+	case doneExhausted:
+		if dir == dirRead {
+			d.state |= uReadEmpty
+		}
+		return true
+	}
+	if dir == dirRead && o.kind != opWait {
+		d.state |= uReadEmpty
+	}
+	return false
+}
+
+// connectCheckLocked opens d for o's peer if needed and refuses a connect
+// on a connected socket (d.mu held).
+func (b *uringBackend) connectCheckLocked(d *fdState, o *op) error {
+	if o.ctxDone() || b.c.closed.Load() {
+		return ErrOperationAborted
+	}
+	ep := o.x.addr
+	if !ep.IsValid() {
+		return syscall.EINVAL
+	}
+	if d.sysfd < 0 {
+		return b.openLocked(d, familyOf(ep))
+	}
+	if _, err := sys.Getpeername(int(d.sysfd)); err == nil {
+		return syscall.EISCONN
+	}
+	return nil
+}
+
+// cancelOp aborts o if it is still d's under the same key: at once if it
+// waits in a queue, through the kernel if its SQE is there (its CQE then
+// says what it did). Only pointers are compared until o is found in a
+// queue, so a request racing with o's completion and recycling is
+// harmless.
+func (b *uringBackend) cancelOp(d *fdState, o *op, key uint64) {
+	var done opList
+	d.mu.Lock()
+	if o.key() == key && d.sysfd >= 0 {
+		for dir := range d.q {
+			q := &d.q[dir]
+			if q.head == o {
+				if d.state&inflightBit(dir) != 0 {
+					b.cancelLocked(d, dir, 0)
+					break
+				}
+				q.pop()
+				b.leavePoolWait(d, o)
+				o.err = ErrOperationAborted
+				done.push(o)
+				b.advance(d, dir, &done)
+				break
+			}
+			if q.remove(o) {
+				o.err = ErrOperationAborted
+				done.push(o)
+				break
+			}
+		}
+	}
+	handOffAllLocked(&done)
+	d.mu.Unlock()
+	d.c.deferred.flush()
+}
+
+// handOffAllLocked hands the ops of l to the scheduler from outside the
+// poller (the descriptor's lock held).
+func handOffAllLocked(l *opList) {
+	for o := l.pop(); o != nil; o = l.pop() {
+		o.handOff(false)
+	}
+}
+
+// abortLocked aborts the ops of d's queue dir (d.mu held): those waiting
+// complete now; if the head is in the kernel it is cancelled there, and the
+// ops behind it are marked to complete, in order, right after it.
+func (b *uringBackend) abortLocked(d *fdState, dir int, done *opList) {
+	q := &d.q[dir]
+	if d.state&inflightBit(dir) != 0 {
+		for o := q.head.next; o != nil; o = o.next {
+			if o.err == nil {
+				o.err = ErrOperationAborted
+			}
+		}
+		b.cancelLocked(d, dir, 0)
+		return
+	}
+	for o := q.pop(); o != nil; o = q.pop() {
+		b.leavePoolWait(d, o)
+		if o.err == nil {
+			o.err = ErrOperationAborted
+		}
+		done.push(o)
+	}
+}
+
+func (b *uringBackend) cancelAll(d *fdState) error {
+	var done opList
+	d.mu.Lock()
+	open := d.sysfd >= 0
+	if open {
+		for dir := range d.q {
+			b.abortLocked(d, dir, &done)
+		}
+	}
+	handOffAllLocked(&done)
+	d.mu.Unlock()
+	d.c.deferred.flush()
+	if !open {
+		return ErrBadDescriptor
+	}
+	return nil
+}
+
+// close aborts like cancelAll and closes the descriptor: at once if the
+// kernel holds nothing of it, else through a zombie once it is done with it.
+func (b *uringBackend) close(d *fdState) error {
+	var done opList
+	d.mu.Lock()
+	if d.sysfd < 0 {
+		d.mu.Unlock()
+		return ErrBadDescriptor
+	}
+	err := b.closeOrZombieLocked(d, &done)
+	handOffAllLocked(&done)
+	d.mu.Unlock()
+	d.c.deferred.flush()
+	return err
+}
+
+func (b *uringBackend) closeOrZombieLocked(d *fdState, done *opList) error {
+	for dir := range d.q {
+		b.abortLocked(d, dir, done)
+	}
+	b.cancelMultiLocked(d)
+	if d.state&(uInflight|uMulti) == 0 {
+		return b.closeLocked(d)
+	}
+	b.zombify(d)
+	return nil
+}
+
+// zombify moves d's descriptor, its ops in the kernel and its table slot to
+// a new fdState that finishes them, and leaves d closed (d.mu held).
+func (b *uringBackend) zombify(d *fdState) {
+	z := &fdState{c: d.c, dgram: d.dgram, fam: d.fam, sysfd: d.sysfd, state: d.state | uClosing, q: d.q, token: d.token}
+	b.table.replace(d.token, z)
+	d.sysfd, d.state, d.token, d.q = -1, 0, 0, [3]opQueue{}
+}
+
+// reapZombie closes a zombie's descriptor once the kernel holds nothing of
+// it (d.mu held).
+func (b *uringBackend) reapZombie(d *fdState) {
+	if d.state&uClosing == 0 || d.state&(uInflight|uMulti) != 0 {
+		return
+	}
+	b.closeLocked(d)
+	d.state = 0
+}
+
+// ---- Shutdown ----
+
+func (b *uringBackend) shutdown() error {
+	b.table.close()
+	var done opList
+	// Every op first, so that no descriptor closed by the second pass ends
+	// another's op with a result of its own (a peer's EOF).
+	b.table.each(func(d *fdState) {
+		d.mu.Lock()
+		if d.sysfd >= 0 && d.state&uClosing == 0 {
+			for dir := range d.q {
+				b.abortLocked(d, dir, &done)
+			}
+			b.c.handOffPolled(&done)
+		}
+		d.mu.Unlock()
+	})
+	b.table.each(func(d *fdState) {
+		d.mu.Lock()
+		if d.sysfd >= 0 && d.state&uClosing == 0 {
+			b.closeOrZombieLocked(d, &done)
+			b.c.handOffPolled(&done)
+		}
+		d.mu.Unlock()
+	})
+	// Reap until the kernel holds nothing: every zombie closed.
+	deadline := time.Now().Add(10 * time.Second)
+	for b.table.live() > 0 && time.Now().Before(deadline) {
+		b.sq.Lock()
+		plan := b.ring.PrepareWait(50 * time.Millisecond)
+		b.sq.Unlock()
+		b.ring.Wait(plan, 1, 0, 0)
+		b.reap()
+	}
+	b.c.deferred.flush()
+	leaked := b.table.live() > 0
+	b.sq.Lock()
+	b.closed.Store(true)
+	b.tick.Stop()
+	b.sq.Unlock()
+	err := b.ring.Close()
+	if !leaked {
+		b.pools.close()
+	}
+	return err
+}
+
+// live counts the descriptors still in the table.
+func (t *fdTable) live() int {
+	n := 0
+	t.each(func(*fdState) { n++ })
+	return n
+}
+
+// replace puts d in token's slot, which another descriptor held.
+func (t *fdTable) replace(token uint64, d *fdState) {
+	slot := uint32(token)
+	t.mu.Lock()
+	t.chunks[slot/chunkSize].Load()[slot%chunkSize].Store(d)
+	t.mu.Unlock()
+}
