@@ -78,7 +78,7 @@ func barPanel(res scenarioResult, m metric) (*plot.Plot, error) {
 		bar.XMin = float64(i)
 		bar.LineStyle.Width = 0
 		bar.Color = peerColor
-		if r.Impl == "asio" {
+		if isAsio(r.Impl) {
 			bar.Color = asioColor
 		}
 		p.Add(bar)

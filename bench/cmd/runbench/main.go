@@ -122,7 +122,7 @@ func run() int {
 		cfg.runs, cfg.retries = 1, 0
 	}
 	for _, name := range splitList(*impls) {
-		if !slices.Contains(allImpls, name) {
+		if base, _ := splitImpl(name); !slices.Contains(allImpls, base) {
 			fatalf("unknown implementation %q (have %s)", name, strings.Join(allImpls, ", "))
 		}
 		cfg.impls = append(cfg.impls, name)
@@ -170,7 +170,7 @@ func run() int {
 			fatalf("%v", err)
 		}
 		defer os.RemoveAll(dir)
-		if bin, err = buildServer(dir, cfg.tags, slices.Contains(cfg.impls, "asio")); err != nil {
+		if bin, err = buildServer(dir, cfg.tags, slices.ContainsFunc(cfg.impls, isAsio)); err != nil {
 			fmt.Fprintln(os.Stderr, "runbench:", err)
 			return 2
 		}

@@ -51,7 +51,7 @@ func bestPeer(rows []row, m metric) (row, bool) {
 	var best row
 	found := false
 	for _, r := range rows {
-		if r.Impl == "asio" || r.Err != "" || m.get(r) <= 0 {
+		if isAsio(r.Impl) || r.Err != "" || m.get(r) <= 0 {
 			continue
 		}
 		if !found || (m.lowerBest && m.get(r) < m.get(best)) || (!m.lowerBest && m.get(r) > m.get(best)) {
@@ -65,6 +65,13 @@ func findRow(rows []row, impl string) (row, bool) {
 	for _, r := range rows {
 		if r.Impl == impl && r.Err == "" {
 			return r, true
+		}
+	}
+	if impl == "asio" { // asio@BACKEND alone
+		for _, r := range rows {
+			if isAsio(r.Impl) && r.Err == "" {
+				return r, true
+			}
 		}
 	}
 	return row{}, false

@@ -31,16 +31,20 @@ type serverPlacement struct {
 
 // startServer runs bin -impl impl and waits for the address it prints.
 func startServer(bin, impl string, pl serverPlacement, runnerCPUs []int, extra ...string) (*server, error) {
-	args := append([]string{"-impl", impl, "-addr", "127.0.0.1:0", "-contexts", strconv.Itoa(pl.contexts)}, extra...)
+	base, backend := splitImpl(impl)
+	args := append([]string{"-impl", base, "-addr", "127.0.0.1:0", "-contexts", strconv.Itoa(pl.contexts)}, extra...)
 	cmd := exec.Command(bin, args...)
-	env := make([]string, 0, len(os.Environ())+1)
+	env := make([]string, 0, len(os.Environ())+2)
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+		if !strings.HasPrefix(kv, "GOMAXPROCS=") && (backend == "" || !strings.HasPrefix(kv, "ASIO_BACKEND=")) {
 			env = append(env, kv)
 		}
 	}
 	if pl.procs1 {
 		env = append(env, "GOMAXPROCS=1")
+	}
+	if backend != "" {
+		env = append(env, "ASIO_BACKEND="+backend)
 	}
 	cmd.Env = env
 	cmd.Stderr = os.Stderr
@@ -166,4 +170,18 @@ func buildServer(dir, tags string, needAsio bool) (string, error) {
 		return "", errors.New("building echoserver (run runbench from inside the bench module, or pass -server): " + err.Error())
 	}
 	return bin, nil
+}
+
+// splitImpl splits an -impls entry: "asio@iouring" is the asio server with
+// ASIO_BACKEND=iouring in its environment, so that one run can interleave
+// the library's backends with the peers.
+func splitImpl(impl string) (base, backend string) {
+	base, backend, _ = strings.Cut(impl, "@")
+	return base, backend
+}
+
+// isAsio reports whether impl is the asio server, on any backend.
+func isAsio(impl string) bool {
+	base, _ := splitImpl(impl)
+	return base == "asio"
 }
