@@ -2,7 +2,10 @@ package asio
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -86,6 +89,9 @@ type uringBackend struct {
 	deferred    bool   // SQEs are prepared and wait for the poller
 	waits       uint64 // the poller's PrepareWait calls
 	waitsSeen   uint64 // waits at the last tick
+	// armed counts the requests in the kernel (an op's SQE, a multishot);
+	// the poller waits for a batch of a fraction of them.
+	armed atomic.Int64
 
 	table fdTable
 	slots slotTable
@@ -151,7 +157,31 @@ var (
 	uringKeepP = time.Millisecond
 	// uringTick is the period of the deferred-SQE safety net.
 	uringTick = time.Millisecond
+	// A blocking wait returns once armed/uringBatchDiv completions (at
+	// most uringBatchMax) are ready, or uringMinWait after the first one.
+	uringBatchDiv = 4
+	uringBatchMax = 32
+	uringMinWait  = 50 * time.Microsecond
 )
+
+func init() {
+	// Measurement overrides (ASIO_IOURING_TUNE=keepp=0,minwait=50us,batch=4).
+	for _, kv := range strings.Split(os.Getenv("ASIO_IOURING_TUNE"), ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		d, _ := time.ParseDuration(v)
+		n, _ := strconv.Atoi(v)
+		switch k {
+		case "keepp":
+			uringKeepP = d
+		case "minwait":
+			uringMinWait = d
+		case "batch":
+			uringBatchDiv = n
+		case "batchmax":
+			uringBatchMax = n
+		}
+	}
+}
 
 func newIOUringBackend(c *IOContext) (*uringBackend, error) {
 	if err := uring.Available(); err != nil {
@@ -298,7 +328,11 @@ func (b *uringBackend) wait(timeoutMs int) {
 	b.waits++
 	b.deferred = false
 	b.sq.Unlock()
-	b.ring.Wait(plan, 1, 0, uringKeepP)
+	want := uint32(1)
+	if uringBatchDiv > 0 {
+		want = uint32(clamp(int(b.armed.Load())/uringBatchDiv, 1, uringBatchMax))
+	}
+	b.ring.Wait(plan, want, uringMinWait, uringKeepP)
 	b.inTurn.Store(true)
 	b.reap()
 }
@@ -373,6 +407,7 @@ func (b *uringBackend) dirCQE(d *fdState, dir int, c *uring.CQE, done *opList) {
 		return
 	}
 	d.state &^= inflightBit(dir)
+	b.armed.Add(-1)
 	o := q.head
 	if dir == dirRead && c.Res > 0 {
 		d.state &^= uReadEmpty // data came: the next receive may try at once

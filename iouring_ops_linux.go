@@ -287,6 +287,7 @@ func (b *uringBackend) prepPoll(d *fdState, dir int, events uint32) {
 	b.sq.Lock()
 	b.sqeLocked().PrepPollAdd(int(d.sysfd), events, false, userData(d.token, dir, 0))
 	d.state |= inflightBit(dir)
+	b.armed.Add(1)
 	b.kickLocked()
 	b.sq.Unlock()
 }
@@ -309,6 +310,7 @@ func (b *uringBackend) prepRecv(d *fdState, o *op, dir int) {
 		s.PrepRecvmsg(fd, &sc.msg, flags, ud)
 	}
 	d.state |= inflightBit(dir)
+	b.armed.Add(1)
 	b.kickLocked()
 	b.sq.Unlock()
 }
@@ -362,6 +364,7 @@ func (b *uringBackend) prepSend(d *fdState, o *op, dir int, to bool) bool {
 		s.PrepSendmsg(fd, &sc.msg, flags, ud)
 	}
 	d.state |= inflightBit(dir)
+	b.armed.Add(1)
 	b.kickLocked()
 	b.sq.Unlock()
 	return false
@@ -390,6 +393,7 @@ func (b *uringBackend) prepRecvFrom(d *fdState, o *op, dir int) {
 	b.sq.Lock()
 	b.sqeLocked().PrepRecvmsg(int(d.sysfd), &sc.msg, sys.MsgFlags(int(o.flags)), userData(d.token, dir, 0))
 	d.state |= inflightBit(dir)
+	b.armed.Add(1)
 	b.kickLocked()
 	b.sq.Unlock()
 }
@@ -406,6 +410,7 @@ func (b *uringBackend) prepConnect(d *fdState, o *op, dir int) bool {
 	b.sq.Lock()
 	b.sqeLocked().PrepConnect(int(d.sysfd), &sc.sa, userData(d.token, dir, 0))
 	d.state |= inflightBit(dir)
+	b.armed.Add(1)
 	b.kickLocked()
 	b.sq.Unlock()
 	return false

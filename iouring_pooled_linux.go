@@ -200,9 +200,11 @@ func (b *uringBackend) issuePooled(d *fdState, o *op) bool {
 	if o.n > 0 {
 		s.PrepRecvSelect(fd, uint16(group), uint32(o.n), 0, userData(d.token, dirRead, group))
 		d.state |= uInflightRead
+		b.armed.Add(1)
 	} else {
 		s.PrepRecvMultishot(fd, uint16(group), 0, userData(d.token, tagMulti, group))
 		d.state |= uMulti
+		b.armed.Add(1)
 	}
 	b.kickLocked()
 	b.sq.Unlock()
@@ -227,6 +229,7 @@ func (b *uringBackend) pooledFallback(d *fdState, o *op) bool {
 	b.sq.Lock()
 	b.sqeLocked().PrepRecv(int(d.sysfd), buf, 0, userData(d.token, dirRead, 0))
 	d.state |= uInflightRead
+	b.armed.Add(1)
 	b.kickLocked()
 	b.sq.Unlock()
 	return false
@@ -406,6 +409,7 @@ func (b *uringBackend) multiCQE(d *fdState, c *uring.CQE, done *opList) {
 	more := c.More()
 	if !more {
 		d.state &^= uMulti | uMultiCancel
+		b.armed.Add(-1)
 	}
 	if g := udGroup(c.UserData); g == 0 {
 		b.acceptCQE(d, c, more)
@@ -544,6 +548,7 @@ func (b *uringBackend) issueAccept(d *fdState, o *op) bool {
 	b.sq.Lock()
 	b.sqeLocked().PrepAcceptMultishot(int(d.sysfd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, userData(d.token, tagMulti, 0))
 	d.state |= uMulti
+	b.armed.Add(1)
 	b.kickLocked()
 	b.sq.Unlock()
 	b.slots.at(d.token).group = 0

@@ -48,13 +48,13 @@ var setupFlags = map[string]uring.Flags{
 }
 
 func main() {
-	serve := flag.String("serve", "", "run a server: epoll, single or multishot (internal)")
+	serve := flag.String("serve", "", "run a server: epoll, single, multishot, asio or asiopooled (internal)")
 	flagName := flag.String("flags", "none", "ring setup flags of a server: none, coop or defer (internal)")
 	batch := flag.Int("batch", 1, "completions a server waits for before minwait passes (internal)")
 	minWait := flag.Duration("minwait", 50*time.Microsecond, "longest a server waits for a batch once one completion is in")
 	procs := flag.Int("gomaxprocs", 1, "GOMAXPROCS of the servers")
 	keepP := flag.Bool("keepp", false, "a server's waits keep their P (uring.Config.WaitKeepsP) (internal)")
-	configs := flag.String("configs", "epoll,single/none,single/coop,single/defer,multishot/none,multishot/coop,multishot/defer", "servers to compare: epoll or MODE/FLAGS[/bN][/keepp] (MODE single or multishot, FLAGS none, coop or defer, bN: wait for batches of N, ba: of a quarter of the connections, bs: of this turn's sends and one more, keepp: waits keep the P)")
+	configs := flag.String("configs", "epoll,single/none,single/coop,single/defer,multishot/none,multishot/coop,multishot/defer", "servers to compare: epoll, asio/BACKEND, asiopooled/BACKEND (the library's echo server on ASIO_BACKEND=BACKEND), or MODE/FLAGS[/bN][/keepp] (MODE single or multishot, FLAGS none, coop or defer, bN: wait for batches of N, ba: of a quarter of the connections, bs: of this turn's sends and one more, keepp: waits keep the P)")
 	rounds := flag.Int("rounds", 3, "interleaved rounds of CPU measurement")
 	syscalls := flag.Int("sysrounds", 2, "rounds counting system calls with perf (after the CPU rounds)")
 	serverCPU := flag.Int("server-cpu", 0, "CPU the servers are pinned to")
@@ -79,6 +79,13 @@ func main() {
 // runServer listens on loopback, prints the address, and serves until its
 // standard input closes, when the process exits; it returns only errors.
 func runServer(mode, flagName string, batch int, minWait time.Duration, keepP bool) error {
+	if mode == "asio" || mode == "asiopooled" {
+		go func() {
+			io.Copy(io.Discard, os.Stdin)
+			os.Exit(0)
+		}()
+		return serveAsio(mode == "asiopooled") // ASIO_BACKEND set by the driver
+	}
 	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -203,8 +210,11 @@ func runOne(config string, srv serverOpts, lg loadgen.Config, countSyscalls bool
 	if len(parts) > 1 {
 		flagName = parts[1]
 	}
+	var tune []string
 	for _, p := range parts[min(2, len(parts)):] {
 		switch {
+		case mode == "asio" || mode == "asiopooled":
+			tune = append(tune, p) // ASIO_IOURING_TUNE settings: keepp=0, batch=0, minwait=20us
 		case p == "keepp":
 			keepP = "true"
 		case p == "ba":
@@ -224,6 +234,9 @@ func runOne(config string, srv serverOpts, lg loadgen.Config, countSyscalls bool
 	cmd := exec.Command("taskset", "-c", strconv.Itoa(srv.cpu), exe, "-serve", mode, "-flags", flagName,
 		"-batch", batch, "-minwait", srv.minWait.String(), "-keepp="+keepP)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(srv.procs))
+	if mode == "asio" || mode == "asiopooled" {
+		cmd.Env = append(cmd.Env, "ASIO_BACKEND="+flagName, "ASIO_IOURING_TUNE="+strings.Join(tune, ",")) // asio/epoll, asio/iouring[/keepp=0…]
+	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
