@@ -92,6 +92,9 @@ type uringBackend struct {
 	// armed counts the requests in the kernel (an op's SQE, a multishot);
 	// the poller waits for a batch of a fraction of them.
 	armed atomic.Int64
+	// overflows counts the reaps that found completions in the kernel's
+	// overflow list (for tests).
+	overflows atomic.Int64
 
 	table fdTable
 	slots slotTable
@@ -145,9 +148,9 @@ func udGroup(ud uint64) int    { return int(ud>>udGrpShift) & (maxGroups - 1) }
 // The ring's sizes: SQEs prepared in one loop turn beyond ringEntries are
 // submitted by the goroutine that finds the queue full; completions beyond
 // the CQ wait in the kernel (IORING_FEAT_NODROP) until reaped.
-const (
-	ringEntries   = 1024
-	ringCQEntries = 8192
+var (
+	ringEntries   uint32 = 1024
+	ringCQEntries uint32 = 8192
 )
 
 // Tuning of the poller's wait (see uring.Ring.Wait), kept as variables for
@@ -185,7 +188,7 @@ func init() {
 
 func newIOUringBackend(c *IOContext) (*uringBackend, error) {
 	if err := uring.Available(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBackendUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrBackendUnavailable, err)
 	}
 	r, err := uring.New(uring.Config{
 		Entries:   ringEntries,
@@ -194,7 +197,7 @@ func newIOUringBackend(c *IOContext) (*uringBackend, error) {
 	})
 	if err != nil {
 		if isUnavailable(err) {
-			return nil, fmt.Errorf("%w: %v", ErrBackendUnavailable, err)
+			return nil, fmt.Errorf("%w: %w", ErrBackendUnavailable, err)
 		}
 		return nil, err
 	}
@@ -352,6 +355,7 @@ func (b *uringBackend) reap() {
 		if !b.ring.Overflowed() {
 			return
 		}
+		b.overflows.Add(1)
 		// Completions the queue had no room for: an enter moves them in.
 		b.sq.Lock()
 		b.ring.Submit()
@@ -510,7 +514,7 @@ func (b *uringBackend) speculate(d *fdState, o *op, dir int) bool {
 	switch o.kind {
 	case opWrite, opSendDgram, opSendTo, opWait:
 	case opRead, opRecvFrom:
-		if d.state&uReadEmpty != 0 || MessageFlags(o.flags)&MsgOutOfBand != 0 {
+		if (d.state&uReadEmpty != 0 && !d.dgram) || MessageFlags(o.flags)&MsgOutOfBand != 0 {
 			return false
 		}
 	case opAccept:
@@ -521,12 +525,12 @@ func (b *uringBackend) speculate(d *fdState, o *op, dir int) bool {
 	case done:
 		return true
 	case doneExhausted:
-		if dir == dirRead {
+		if dir == dirRead && o.kind == opRead {
 			d.state |= uReadEmpty
 		}
 		return true
 	}
-	if dir == dirRead && o.kind != opWait {
+	if dir == dirRead && o.kind == opRead {
 		d.state |= uReadEmpty
 	}
 	return false

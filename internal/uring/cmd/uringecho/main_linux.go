@@ -30,6 +30,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,6 +63,7 @@ func main() {
 	size := flag.Int("size", 64, "message size")
 	depth := flag.Int("depth", 1, "messages in flight per connection (1: ping-pong)")
 	duration := flag.Duration("duration", 2*time.Second, "measured window")
+	flag.StringVar(&perfRecord, "perf-record", "", "record each server's profile (perf record -g) over the measured windows of the system call rounds into this directory")
 	flag.Parse()
 	if *serve != "" {
 		err := runServer(*serve, *flagName, *batch, *minWait, *keepP) // serves until stdin closes
@@ -123,6 +125,7 @@ type sample struct {
 	sysPerMsg   float64
 	enterPerMsg float64
 	statPerMsg  float64 // the same CPU from /proc/<pid>/stat (10 ms ticks), a cross-check
+	profile     string  // " (profile in …)" with -perf-record
 }
 
 // serverOpts are the conditions every server of a run gets.
@@ -164,7 +167,7 @@ func drive(configs []string, rounds, sysRounds int, srv serverOpts, lg loadgen.C
 				return fmt.Errorf("%s (syscalls): %w", c, err)
 			}
 			sys[c] = append(sys[c], s)
-			fmt.Fprintf(os.Stderr, "sys round %d %-16s %.3f syscalls/msg %.3f enters/msg\n", round, c, s.sysPerMsg, s.enterPerMsg)
+			fmt.Fprintf(os.Stderr, "sys round %d %-16s %.3f syscalls/msg %.3f enters/msg%s\n", round, c, s.sysPerMsg, s.enterPerMsg, s.profile)
 		}
 	}
 	fmt.Printf("%d conns, %d B, depth %d, %v windows, %d rounds; server on CPU %d (GOMAXPROCS=%d, batches wait ≤ %v), client on %v\n",
@@ -287,6 +290,9 @@ func runOne(config string, srv serverOpts, lg loadgen.Config, countSyscalls bool
 		p50:        res.P50,
 		statPerMsg: float64((stat1 - stat0).Nanoseconds()) / 1e3 / float64(res.Messages),
 	}
+	if perf != nil && perfRecord != "" {
+		s.profile = fmt.Sprintf(" (profile in %s)", filepath.Join(perfRecord, fmt.Sprintf("%d.data", pid)))
+	}
 	if perf != nil {
 		s.sysPerMsg = float64(perf.counts["raw_syscalls:sys_enter"]) / float64(res.Messages)
 		s.enterPerMsg = float64(perf.counts["syscalls:sys_enter_io_uring_enter"]) / float64(res.Messages)
@@ -330,8 +336,12 @@ func statCPU(pid int) time.Duration {
 	return time.Duration(u+k) * 10 * time.Millisecond
 }
 
+// perfRecord is the -perf-record directory.
+var perfRecord string
+
 type perfCount struct {
 	cmd    *exec.Cmd
+	rec    *exec.Cmd // perf record, with -perf-record
 	out    strings.Builder
 	counts map[string]int64
 }
@@ -339,6 +349,12 @@ type perfCount struct {
 func startPerf(pid int) (*perfCount, error) {
 	p := &perfCount{counts: map[string]int64{}}
 	p.cmd = exec.Command("perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter", "-p", strconv.Itoa(pid))
+	if perfRecord != "" {
+		p.rec = exec.Command("perf", "record", "-g", "-q", "-o", filepath.Join(perfRecord, fmt.Sprintf("%d.data", pid)), "-p", strconv.Itoa(pid))
+		if err := p.rec.Start(); err != nil {
+			return nil, fmt.Errorf("perf record: %w", err)
+		}
+	}
 	p.cmd.Stderr = &p.out
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("perf: %w", err)
@@ -350,6 +366,10 @@ func startPerf(pid int) (*perfCount, error) {
 func (p *perfCount) stop() {
 	p.cmd.Process.Signal(syscall.SIGINT)
 	p.cmd.Wait()
+	if p.rec != nil {
+		p.rec.Process.Signal(syscall.SIGINT)
+		p.rec.Wait()
+	}
 	for _, line := range strings.Split(p.out.String(), "\n") {
 		f := strings.Split(line, ",")
 		if len(f) >= 3 {

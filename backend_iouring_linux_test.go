@@ -1,0 +1,502 @@
+package asio
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/goasio/asio/internal/uring"
+)
+
+// newIOUringContext returns a context on the io_uring backend, closed when
+// the test ends; it skips the test, saying why, only where the kernel
+// refuses io_uring.
+func newIOUringContext(t testing.TB) *IOContext {
+	t.Helper()
+	c, err := NewIOContext(WithBackend(BackendIOUring))
+	if errors.Is(err, ErrBackendUnavailable) {
+		t.Skipf("io_uring refused by this kernel: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func uringOf(ctx *IOContext) *uringBackend { return ctx.be.(*uringBackend) }
+
+// openFDs counts this process's open descriptors.
+func openFDs(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestIOUringRefused: where the kernel refuses io_uring (forced here, as
+// ENOSYS, a seccomp profile's EPERM or kernel.io_uring_disabled would),
+// asking for it is ErrBackendUnavailable with the cause, and BackendAuto
+// runs on epoll.
+func TestIOUringRefused(t *testing.T) {
+	t.Setenv("ASIO_BACKEND", "")
+	for _, cause := range []error{syscall.ENOSYS, syscall.EPERM} {
+		restore := uring.ForceRefusal(cause)
+		_, err := NewIOContext(WithBackend(BackendIOUring))
+		if !errors.Is(err, ErrBackendUnavailable) || !errors.Is(err, cause) || !errors.Is(err, uring.ErrUnavailable) {
+			t.Errorf("refused with %v: NewIOContext(WithBackend(BackendIOUring)) = %v, want ErrBackendUnavailable wrapping the cause", cause, err)
+		}
+		ctx, err := NewIOContext()
+		if err != nil {
+			t.Fatalf("refused with %v: BackendAuto: %v", cause, err)
+		}
+		if ctx.Backend() != BackendEpoll {
+			t.Errorf("refused with %v: BackendAuto runs on %v, want epoll", cause, ctx.Backend())
+		}
+		ctx.Close()
+		restore()
+	}
+}
+
+// TestIOUringCloseWithThousandsInFlight: thousands of ops in flight or
+// queued (writes behind full send buffers, reads and pooled reads with no
+// data, waits) when their sockets or their context are closed: every
+// handler runs exactly once, with ErrOperationAborted or what the kernel
+// really did; every descriptor is closed once the kernel is done with it,
+// and the pool gets every buffer back.
+func TestIOUringCloseWithThousandsInFlight(t *testing.T) {
+	for _, mode := range []string{"sockets closed while Run runs", "context closed", "context closed while Run runs"} {
+		t.Run(mode, func(t *testing.T) {
+			before := openFDs(t)
+			ctx, err := NewIOContext(WithBackend(BackendIOUring))
+			if errors.Is(err, ErrBackendUnavailable) {
+				t.Skipf("io_uring refused by this kernel: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			pool := NewBufferPool(256, 0)
+			const pairs, writes, reads = 12, 100, 20
+			var calls, aborted, moved atomic.Int64
+			var dup atomic.Bool
+			once := func() func(n int, err error) {
+				var ran atomic.Bool
+				return func(n int, err error) {
+					if ran.Swap(true) {
+						dup.Store(true)
+					}
+					calls.Add(1)
+					switch {
+					case isAborted(err):
+						aborted.Add(1)
+					case err == nil:
+						moved.Add(1)
+					default:
+						t.Errorf("op completed with %v", err)
+					}
+				}
+			}
+			var socks []*TCPSocket
+			want := 0
+			for i := 0; i < pairs; i++ {
+				c, s := connectedPair(t, ctx)
+				socks = append(socks, c, s)
+				tsFillSendBuffer(t, c)
+				for j := 0; j < writes; j++ {
+					c.AsyncWriteSome(Buffers{[]byte("w")}, once())
+				}
+				buf := make([]byte, 8)
+				for j := 0; j < reads; j++ {
+					c.AsyncReadSome(Buffers{buf}, once())
+				}
+				h := once()
+				s.AsyncWait(WaitError, func(err error) { h(0, err) })
+				p, q := connectedPair(t, ctx)
+				socks = append(socks, p, q)
+				for j := 0; j < reads; j++ {
+					h := once()
+					q.AsyncReadPooled(pool, func(b []byte, err error) {
+						if b != nil {
+							pool.Put(b)
+						}
+						h(len(b), err)
+					})
+				}
+				want += writes + reads + 1 + reads
+			}
+			var wg sync.WaitGroup
+			if mode != "context closed" {
+				wg.Add(1)
+				go func() { defer wg.Done(); ctx.Run() }()
+				waitPolling(t, ctx)
+			}
+			if mode == "sockets closed while Run runs" {
+				for _, s := range socks {
+					s.Close()
+				}
+				deadline := time.Now().Add(waitTimeout)
+				for calls.Load() < int64(want) && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+				// The context keeps running: the kernel is done with every
+				// socket once their descriptors are closed.
+				for openFDs(t) > before+2 && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+				if n := openFDs(t); n > before+2 { // the ring and its eventfd
+					t.Errorf("%d descriptors open with the context running and every socket closed, want %d", n, before+2)
+				}
+			}
+			if err := ctx.Close(); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			if got := calls.Load(); got != int64(want) || dup.Load() {
+				t.Fatalf("%d handler calls for %d ops (a handler ran twice: %v)", got, want, dup.Load())
+			}
+			if aborted.Load() < int64(want-pairs) {
+				t.Errorf("%d ops aborted, %d moved data, of %d", aborted.Load(), moved.Load(), want)
+			}
+			if n := openFDs(t); n != before {
+				t.Errorf("%d descriptors open after Close, %d before the test", n, before)
+			}
+			if n := pool.Outstanding(); n != 0 {
+				t.Errorf("%d pool buffers still out after Close", n)
+			}
+		})
+	}
+}
+
+// TestIOUringCQOverflow: more completions at once than the completion queue
+// holds wait in the kernel's overflow list; none is lost or doubled.
+func TestIOUringCQOverflow(t *testing.T) {
+	defer func(sq, cq uint32) { ringEntries, ringCQEntries = sq, cq }(ringEntries, ringCQEntries)
+	ringEntries, ringCQEntries = 8, 16
+	ctx := newIOUringContext(t)
+	const pairs = 64
+	type pair struct {
+		c, s *TCPSocket
+		buf  []byte
+	}
+	ps := make([]pair, pairs)
+	for i := range ps {
+		ps[i].c, ps[i].s = connectedPair(t, ctx)
+		ps[i].buf = make([]byte, 8)
+	}
+	var wrote, read atomic.Int64
+	var bad atomic.Value
+	ctx.Executor().Post(func() { // from a handler: every SQE goes in the next enter
+		for i := range ps {
+			p := &ps[i]
+			msg := []byte{'m', byte(i)}
+			p.s.AsyncReadSome(Buffers{p.buf}, func(n int, err error) {
+				if err != nil || !bytes.Equal(p.buf[:n], msg) {
+					bad.Store(err)
+				}
+				read.Add(1)
+			})
+			p.c.AsyncWriteSome(Buffers{msg}, func(n int, err error) {
+				if err != nil || n != 2 {
+					bad.Store(err)
+				}
+				wrote.Add(1)
+			})
+		}
+	})
+	ctx.Run()
+	if wrote.Load() != pairs || read.Load() != pairs || bad.Load() != nil {
+		t.Fatalf("%d writes and %d reads completed of %d each (%v)", wrote.Load(), read.Load(), pairs, bad.Load())
+	}
+	if uringOf(ctx).overflows.Load() == 0 {
+		t.Errorf("%d completions never overflowed a %d-entry completion queue", 2*pairs, ringCQEntries)
+	}
+}
+
+// TestIOUringPartialCancelExact: a write cancelled part way reports the
+// bytes the kernel really sent, which are exactly what the peer receives.
+func TestIOUringPartialCancelExact(t *testing.T) {
+	ctx := newIOUringContext(t)
+	c, s := connectedPair(t, ctx)
+	const size = 16 << 20
+	data := pattern(0, size)
+	sig := NewCancellationSignal()
+	h, ch := resultChan()
+	ctx.Executor().Post(func() { AsyncWrite(c, Buffers{data}, h, BindCancellationSlot(sig.Slot())) })
+	got := make(chan []byte, 1)
+	go func() {
+		var all []byte
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := s.ReadSome(Buffers{buf})
+			all = append(all, buf[:n]...)
+			if len(all) >= 1<<20 && sig != nil {
+				// Part of the write is through: cancel the rest.
+				sig.Emit(CancelPartial)
+				sig = nil
+			}
+			if err != nil {
+				got <- all
+				return
+			}
+		}
+	}()
+	r := runFor1(t, ctx, ch)
+	if !isAborted(r.err) || r.n <= 0 || r.n >= size {
+		t.Fatalf("cancelled write: (%d, %v), want part of %d bytes and ErrOperationAborted", r.n, r.err, size)
+	}
+	c.Close()
+	all := waitChan(t, got, "the peer's reads")
+	if len(all) != r.n || !bytes.Equal(all, data[:r.n]) {
+		t.Fatalf("the peer received %d bytes, the write reported %d", len(all), r.n)
+	}
+}
+
+// TestIOUringCancelReleasesBuffer: once a cancelled read's handler has run,
+// the kernel no longer holds its buffer: data that comes later stays in the
+// socket.
+func TestIOUringCancelReleasesBuffer(t *testing.T) {
+	ctx := newIOUringContext(t)
+	c, s := connectedPair(t, ctx)
+	buf := make([]byte, 8)
+	h, ch := resultChan()
+	s.AsyncReadSome(Buffers{buf}, h)
+	ctx.Poll()
+	s.Cancel()
+	if r := runFor1(t, ctx, ch); !isAborted(r.err) || r.n != 0 {
+		t.Fatalf("cancelled read: (%d, %v)", r.n, r.err)
+	}
+	for i := range buf {
+		buf[i] = 0xaa
+	}
+	if _, err := c.WriteSome(Buffers{[]byte("xyz")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFull(t, s, 3); string(got) != "xyz" {
+		t.Fatalf("read %q after the cancel, want xyz", got)
+	}
+	if !bytes.Equal(buf, bytes.Repeat([]byte{0xaa}, 8)) {
+		t.Fatalf("the cancelled read's buffer was written after its handler ran: %q", buf)
+	}
+}
+
+// TestIOUringCloseAndReopen: a socket closed with a read in the kernel is
+// open again at once, and works, while the old read finishes (aborted, once)
+// through the zombie that holds the old descriptor.
+func TestIOUringCloseAndReopen(t *testing.T) {
+	ctx := newIOUringContext(t)
+	acc, err := ListenTCP(ctx.Executor(), loopback4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acc.Close()
+	c := NewTCPSocket(ctx.Executor())
+	if err := c.Connect(acc.LocalEndpoint()); err != nil {
+		t.Fatal(err)
+	}
+	s1, err := acc.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	h, ch := resultChan()
+	c.AsyncReadSome(Buffers{make([]byte, 8)}, h)
+	ctx.Poll()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Connect(acc.LocalEndpoint()); err != nil {
+		t.Fatalf("connect after close: %v", err)
+	}
+	defer c.Close()
+	s2, err := acc.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if r := runFor1(t, ctx, ch); !isAborted(r.err) {
+		t.Fatalf("the read of the closed connection: (%d, %v)", r.n, r.err)
+	}
+	s2.WriteSome(Buffers{[]byte("new")})
+	buf := make([]byte, 8)
+	c.AsyncReadSome(Buffers{buf}, h)
+	if r := runFor1(t, ctx, ch); r.err != nil || string(buf[:r.n]) != "new" {
+		t.Fatalf("read on the reopened socket: (%d, %v) %q", r.n, r.err, buf[:r.n])
+	}
+	if len(ch) != 0 {
+		t.Fatal("a handler ran twice")
+	}
+	if _, err := s1.ReadSome(Buffers{buf}); err != io.EOF {
+		t.Fatalf("the old connection's peer reads %v, want EOF: the old descriptor was not closed", err)
+	}
+}
+
+// TestIOUringPooledReads: pooled reads are multishot receives into the
+// pool's buffer ring. Data that comes while no pooled read waits is taken
+// into a few buffers at most (the receive is then cancelled, the rest stays
+// in the socket), and every byte reaches the reads in order, also when the
+// pool runs out of buffers and the reads wait for a Put.
+func TestIOUringPooledReads(t *testing.T) {
+	for _, max := range []int{0, 2} {
+		ctx := newIOUringContext(t)
+		c, s := connectedPair(t, ctx)
+		pool := NewBufferPool(64, max)
+		const size = 64 << 10
+		data := pattern(0, size)
+		var got []byte
+		var held []byte
+		var read func()
+		read = func() {
+			s.AsyncReadPooled(pool, func(b []byte, err error) {
+				if err != nil {
+					t.Errorf("max %d: pooled read after %d bytes: %v", max, len(got), err)
+					return
+				}
+				got = append(got, b...)
+				if held != nil {
+					pool.Put(held) // keep one buffer out while the next read runs
+				}
+				held = b
+				if len(got) < size {
+					read()
+				}
+			})
+		}
+		read()
+		ctx.Poll() // armed
+		if _, err := c.WriteSome(Buffers{data[:size/2]}); err != nil {
+			t.Fatal(err)
+		}
+		ctx.RunFor(20 * time.Millisecond)
+		go c.WriteSome(Buffers{data[size/2:]})
+		ctx.Restart()
+		ctx.Run()
+		if !bytes.Equal(got, data) {
+			t.Fatalf("max %d: pooled reads got %d bytes, want %d in order", max, len(got), size)
+		}
+		pool.Put(held)
+		if max > 0 && pool.Outstanding() > max {
+			t.Errorf("max %d: %d buffers out", max, pool.Outstanding())
+		}
+		ctx.Close()
+		if n := pool.Outstanding(); n != 0 {
+			t.Errorf("max %d: %d buffers out after Close", max, n)
+		}
+	}
+}
+
+// TestIOUringPooledBackpressure: data that comes while no pooled read
+// waits is taken into maxStash buffers at most (the multishot receive is
+// then cancelled; the rest stays in the socket, under TCP's flow control),
+// and reaches the next reads in order.
+func TestIOUringPooledBackpressure(t *testing.T) {
+	ctx := newIOUringContext(t)
+	c, s := connectedPair(t, ctx)
+	pool := NewBufferPool(64, 0)
+	_, stop := runInBackground(t, ctx, 1)
+	defer stop()
+	first := make(chan []byte, 1)
+	s.AsyncReadPooled(pool, func(b []byte, err error) { first <- b })
+	data := pattern(0, 64*64)
+	c.WriteSome(Buffers{data[:64]})
+	var got []byte
+	b := waitChan(t, first, "the first pooled read")
+	got = append(got, b...)
+	pool.Put(b)
+	// No read waits now, and data keeps coming, a chunk at a time.
+	for i := 1; i < 64; i++ {
+		c.WriteSome(Buffers{data[i*64 : (i+1)*64]})
+		time.Sleep(200 * time.Microsecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	var stashed int
+	s.d.mu.Lock()
+	if x := uringOf(ctx).ext(&s.d); x != nil {
+		for _, e := range x.stash {
+			stashed += len(e.b)
+		}
+	}
+	multi := s.d.state&uMulti != 0
+	s.d.mu.Unlock()
+	if stashed > (maxStash+1)*64 || multi {
+		t.Errorf("%d bytes taken with no read waiting (multishot still armed: %v), want at most about %d buffers", stashed, multi, maxStash)
+	}
+	done := make(chan struct{})
+	var read func()
+	read = func() {
+		s.AsyncReadPooled(pool, func(b []byte, err error) {
+			if err != nil {
+				t.Error(err)
+				close(done)
+				return
+			}
+			got = append(got, b...)
+			pool.Put(b)
+			if len(got) < len(data) {
+				read()
+			} else {
+				close(done)
+			}
+		})
+	}
+	ctx.Executor().Post(read)
+	waitChan(t, done, "the pooled reads")
+	if !bytes.Equal(got, data) {
+		t.Fatalf("pooled reads got %d bytes, want %d in order", len(got), len(data))
+	}
+}
+
+// TestIOUringZeroAllocs: the ring's read, gather-write and pooled-read
+// paths allocate nothing in the steady state.
+func TestIOUringZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector (sync.Pool drops items)")
+	}
+	ctx := newIOUringContext(t)
+	c, s := connectedPair(t, ctx)
+	wbuf := pattern(0, 64)
+	gather := Buffers{wbuf[:16], wbuf[16:40], wbuf[40:]}
+	rbuf := make([]byte, 64)
+	pool := NewBufferPool(128, 0)
+	var left int
+	var onRead func(int, error)
+	var onWrite, onGather func(int, error)
+	var onPooled func([]byte, error)
+	step := 0
+	next := func() {
+		left--
+		if left <= 0 {
+			return
+		}
+		step++
+		switch step % 3 {
+		case 0:
+			c.AsyncWriteSome(Buffers{wbuf}, onWrite)
+		case 1:
+			c.AsyncWriteSome(gather, onGather)
+		case 2:
+			c.AsyncWriteSome(Buffers{wbuf}, onGather)
+		}
+	}
+	onWrite = func(n int, err error) { s.AsyncReadSome(Buffers{rbuf}, onRead) }
+	onGather = func(n int, err error) { s.AsyncReadPooled(pool, onPooled) }
+	onRead = func(n int, err error) { next() }
+	onPooled = func(b []byte, err error) { pool.Put(b); next() }
+	run := func(n int) {
+		ctx.Restart()
+		left, step = n, 0
+		ctx.Executor().Post(func() { c.AsyncWriteSome(Buffers{wbuf}, onWrite) })
+		ctx.Run()
+	}
+	run(300)
+	if allocs := testing.AllocsPerRun(100, func() { run(30) }); allocs > 1 {
+		t.Errorf("%.1f allocs per 30 round trips on the ring, want at most 1 (Post's closure)", allocs)
+	}
+}
