@@ -96,9 +96,10 @@ type uringBackend struct {
 	// overflow list (for tests).
 	overflows atomic.Int64
 
-	table fdTable
-	slots slotTable
-	cqes  [256]uring.CQE // the poller's
+	table     fdTable
+	slots     slotTable
+	cqes      [256]uring.CQE // the poller's
+	lastYield time.Time      // the poller's last runtime.Gosched
 
 	pools poolRings
 }
@@ -158,6 +159,9 @@ var (
 var (
 	// uringKeepP is how long a blocking wait keeps the goroutine's P.
 	uringKeepP = time.Millisecond
+	// uringYield is how often at most a poller whose waits keep their P
+	// lets other goroutines run.
+	uringYield = time.Millisecond
 	// uringTick is the period of the deferred-SQE safety net.
 	uringTick = time.Millisecond
 	// A blocking wait returns once armed/uringBatchDiv completions (at
@@ -324,6 +328,16 @@ func (b *uringBackend) wait(timeoutMs int) {
 	timeout := time.Duration(timeoutMs) * time.Millisecond
 	if timeoutMs < 0 {
 		timeout = -1
+	}
+	if timeoutMs != 0 && uringKeepP > 0 {
+		// A wait keeps its P for a while (uringKeepP): under load the
+		// poller would hold it from one wait to the next, and with
+		// GOMAXPROCS=1 other goroutines would wait for the runtime's
+		// preemption (10 ms). Let them run at least this often.
+		if now := time.Now(); now.Sub(b.lastYield) > uringYield {
+			b.lastYield = now
+			runtime.Gosched()
+		}
 	}
 	b.inTurn.Store(false)
 	b.sq.Lock()

@@ -500,3 +500,87 @@ func TestIOUringZeroAllocs(t *testing.T) {
 		t.Errorf("%.1f allocs per 30 round trips on the ring, want at most 1 (Post's closure)", allocs)
 	}
 }
+
+// TestIOUringPooledMixed: what a multishot receive took ahead of the ops
+// goes, in order, to whatever read comes next: a pooled read with a limit
+// (a copy of part of it into another buffer), a read into the caller's
+// buffer (a copy), a readiness wait; reads with a limit select one buffer
+// of the ring each.
+func TestIOUringPooledMixed(t *testing.T) {
+	ctx := newIOUringContext(t)
+	c, s := connectedPair(t, ctx)
+	pool := NewBufferPool(64, 0)
+	_, stop := runInBackground(t, ctx, 1)
+	defer stop()
+	type got struct {
+		b   []byte
+		err error
+	}
+	ch := make(chan got, 4)
+	pooled := func(b []byte, err error) {
+		ch <- got{append([]byte(nil), b...), err}
+		if b != nil {
+			pool.Put(b)
+		}
+	}
+	expect := func(what, want string) {
+		t.Helper()
+		r := waitChan(t, ch, what)
+		if r.err != nil || string(r.b) != want {
+			t.Fatalf("%s: (%q, %v), want %q", what, r.b, r.err, want)
+		}
+	}
+	s.AsyncReadPooled(pool, pooled)
+	c.WriteSome(Buffers{[]byte("abc")})
+	expect("pooled read", "abc")
+	c.WriteSome(Buffers{[]byte("defgh")}) // taken by the armed receive, no read waiting
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		s.d.mu.Lock()
+		x := uringOf(ctx).ext(&s.d)
+		n := 0
+		if x != nil {
+			n = len(x.stash)
+		}
+		s.d.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the armed multishot receive took nothing")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.readPooled(pool, 2, pooled, nil)
+	expect("pooled read with a limit of 2", "de")
+	buf := make([]byte, 8)
+	h, rch := resultChan()
+	s.AsyncReadSome(Buffers{buf}, h)
+	if r := waitChan(t, rch, "read"); r.err != nil || string(buf[:r.n]) != "fgh" {
+		t.Fatalf("read after pooled reads: (%q, %v), want fgh", buf[:r.n], r.err)
+	}
+	c.WriteSome(Buffers{[]byte("ijk")})
+	werr := make(chan error, 1)
+	s.AsyncWait(WaitRead, func(err error) { werr <- err })
+	if err := waitChan(t, werr, "wait"); err != nil {
+		t.Fatal(err)
+	}
+	s.AsyncReadSome(Buffers{buf}, h)
+	if r := waitChan(t, rch, "read"); r.err != nil || string(buf[:r.n]) != "ijk" {
+		t.Fatalf("read: (%q, %v), want ijk", buf[:r.n], r.err)
+	}
+	c.WriteSome(Buffers{[]byte("lm")})
+	s.readPooled(pool, 1, pooled, nil)
+	expect("pooled read with a limit of 1", "l")
+	s.readPooled(pool, 1, pooled, nil)
+	expect("pooled read with a limit of 1", "m")
+	c.Close()
+	s.AsyncReadPooled(pool, pooled)
+	if r := waitChan(t, ch, "pooled read at the end"); r.err != io.EOF || r.b != nil {
+		t.Fatalf("pooled read at the end of the stream: (%q, %v), want (nil, EOF)", r.b, r.err)
+	}
+	s.AsyncReadPooled(pool, pooled)
+	if r := waitChan(t, ch, "pooled read at the end"); r.err != io.EOF {
+		t.Fatalf("second pooled read at the end of the stream: %v, want EOF every time", r.err)
+	}
+}

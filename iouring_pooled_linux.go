@@ -245,6 +245,9 @@ func (b *uringBackend) pooledFromStash(d *fdState, x *uext, o *op) bool {
 		x.popStash()
 		return true
 	}
+	if d.state&uPoolWait != 0 {
+		return false // bufferFree comes back here
+	}
 	nb := o.pool.getOrWait(d)
 	if nb == nil {
 		d.state |= uPoolWait

@@ -126,6 +126,7 @@ type sample struct {
 	enterPerMsg float64
 	statPerMsg  float64 // the same CPU from /proc/<pid>/stat (10 ms ticks), a cross-check
 	profile     string  // " (profile in …)" with -perf-record
+	csPerMsg    float64 // the server's context switches per message
 }
 
 // serverOpts are the conditions every server of a run gets.
@@ -167,7 +168,7 @@ func drive(configs []string, rounds, sysRounds int, srv serverOpts, lg loadgen.C
 				return fmt.Errorf("%s (syscalls): %w", c, err)
 			}
 			sys[c] = append(sys[c], s)
-			fmt.Fprintf(os.Stderr, "sys round %d %-16s %.3f syscalls/msg %.3f enters/msg%s\n", round, c, s.sysPerMsg, s.enterPerMsg, s.profile)
+			fmt.Fprintf(os.Stderr, "sys round %d %-16s %.3f syscalls/msg %.3f enters/msg %.3f context switches/msg%s\n", round, c, s.sysPerMsg, s.enterPerMsg, s.csPerMsg, s.profile)
 		}
 	}
 	fmt.Printf("%d conns, %d B, depth %d, %v windows, %d rounds; server on CPU %d (GOMAXPROCS=%d, batches wait ≤ %v), client on %v\n",
@@ -216,6 +217,7 @@ func runOne(config string, srv serverOpts, lg loadgen.Config, countSyscalls bool
 	var tune []string
 	for _, p := range parts[min(2, len(parts)):] {
 		switch {
+		case mode == "ext":
 		case mode == "asio" || mode == "asiopooled":
 			tune = append(tune, p) // ASIO_IOURING_TUNE settings: keepp=0, batch=0, minwait=20us
 		case p == "keepp":
@@ -236,6 +238,10 @@ func runOne(config string, srv serverOpts, lg loadgen.Config, countSyscalls bool
 	}
 	cmd := exec.Command("taskset", "-c", strconv.Itoa(srv.cpu), exe, "-serve", mode, "-flags", flagName,
 		"-batch", batch, "-minwait", srv.minWait.String(), "-keepp="+keepP)
+	if mode == "ext" {
+		// ext/IMPL: the bench module's echoserver (ECHOSERVER=path), -impl IMPL.
+		cmd = exec.Command("taskset", "-c", strconv.Itoa(srv.cpu), os.Getenv("ECHOSERVER"), "-impl", flagName, "-addr", "127.0.0.1:0", "-contexts", "1")
+	}
 	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(srv.procs))
 	if mode == "asio" || mode == "asiopooled" {
 		cmd.Env = append(cmd.Env, "ASIO_BACKEND="+flagName, "ASIO_IOURING_TUNE="+strings.Join(tune, ",")) // asio/epoll, asio/iouring[/keepp=0…]
@@ -252,7 +258,13 @@ func runOne(config string, srv serverOpts, lg loadgen.Config, countSyscalls bool
 	if err := cmd.Start(); err != nil {
 		return sample{}, err
 	}
-	defer func() { stdin.Close(); cmd.Wait() }()
+	defer func() {
+		if mode == "ext" {
+			cmd.Process.Kill()
+		}
+		stdin.Close()
+		cmd.Wait()
+	}()
 	addr, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
 		return sample{}, fmt.Errorf("server did not start: %w", err)
@@ -296,6 +308,7 @@ func runOne(config string, srv serverOpts, lg loadgen.Config, countSyscalls bool
 	if perf != nil {
 		s.sysPerMsg = float64(perf.counts["raw_syscalls:sys_enter"]) / float64(res.Messages)
 		s.enterPerMsg = float64(perf.counts["syscalls:sys_enter_io_uring_enter"]) / float64(res.Messages)
+		s.csPerMsg = float64(perf.counts["context-switches"]) / float64(res.Messages)
 	}
 	return s, nil
 }
@@ -348,7 +361,7 @@ type perfCount struct {
 
 func startPerf(pid int) (*perfCount, error) {
 	p := &perfCount{counts: map[string]int64{}}
-	p.cmd = exec.Command("perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter", "-p", strconv.Itoa(pid))
+	p.cmd = exec.Command("perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,context-switches", "-p", strconv.Itoa(pid))
 	if perfRecord != "" {
 		p.rec = exec.Command("perf", "record", "-g", "-q", "-o", filepath.Join(perfRecord, fmt.Sprintf("%d.data", pid)), "-p", strconv.Itoa(pid))
 		if err := p.rec.Start(); err != nil {
