@@ -71,6 +71,7 @@ type portableFD struct {
 	connected bool               // a datagram socket connected after Bind
 	sio       *streamIO          // the socket's RawConn callbacks (unix)
 	urgent    bool               // a receive of urgent data just saw it come (unix)
+	serveFn   [3]func()          // b.serve for each direction, made on first use
 }
 
 func newPortableBackend(c *IOContext) *portableBackend {
@@ -595,7 +596,12 @@ func (b *portableBackend) startLocked(d *fdState, o *op) {
 		if !p.busy[dir] {
 			p.busy[dir] = true
 			b.active.Add(1)
-			go b.serve(d, p, dir)
+			if p.serveFn[dir] == nil {
+				// Made once per direction: a go statement with arguments
+				// would allocate their closure each time.
+				p.serveFn[dir] = func() { b.serve(d, p, dir) }
+			}
+			go p.serveFn[dir]()
 		}
 		return
 	}
