@@ -58,6 +58,9 @@ func (d *fdState) cancelOp(o *op, key uint64, t CancellationType) {
 // start counts o as work and hands it to the backend.
 func (d *fdState) start(o *op) {
 	d.c.workStarted()
+	if d.c.tracking {
+		o.trackStart(fdName(d))
+	}
 	d.be().start(d, o)
 }
 

@@ -38,14 +38,11 @@ type IOContext struct {
 	closing  sync.Mutex    // serialises Close
 	shutting bool          // Close in progress: Run returns at once, Restart does nothing (under mu)
 	kind     Backend       // be.kind()
-	stats    contextCounts // for tests and the echo demo
+	stats    contextCounts // Stats
+	tracking bool          // every op is a runtime/trace task (tracking.go)
 	// deferred holds completions for users' executors and bound immediate
 	// executors, delivered in order outside every lock (deliver.go).
 	deferred deferredList
-}
-
-type contextCounts struct {
-	polls atomic.Int64
 }
 
 // runner is one Run/Poll call in progress.
@@ -81,6 +78,7 @@ func NewIOContext(opts ...ContextOption) (*IOContext, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.tracking = cfg.tracking || trackingFromEnv()
 	c.be = be
 	c.kind = be.kind()
 	return c, nil
@@ -294,6 +292,7 @@ func (c *IOContext) requeue(r *runner) int {
 		}
 		c.mu.Unlock()
 	}
+	c.stats.handlers.Add(int64(done))
 	if c.work.Add(-int64(done)) == 0 {
 		c.Stop()
 	}
@@ -596,6 +595,7 @@ func (c *IOContext) drain(aborted *opList) {
 // it panics.
 func (c *IOContext) runDrained(t runnable, r *runner) {
 	defer c.work.Add(-1)
+	c.stats.handlers.Add(1)
 	t.run(r)
 }
 

@@ -122,6 +122,8 @@ type opExt struct {
 	wctx context.Context     // WithContext's context, or nil
 	stop func() bool         // unregisters the WithContext watch
 
+	tr *opTrace // handler tracking's task, or nil
+
 	when int64  // timer expiry, ns on the context's clock
 	hidx int    // index in the timer heap, -1 when not in it
 	tm   *Timer // the timer of a timer wait
@@ -192,6 +194,7 @@ var opPool = sync.Pool{New: func() any { return new(op) }}
 // into the op's own fields). The caller sets the handler and counts the op
 // as work on c (workStarted) until its handler has run.
 func newOp(kind opKind, c *IOContext, ex Executor, opts []OpOption) *op {
+	c.stats.started.Add(1)
 	o := opPool.Get().(*op)
 	o.kind = kind
 	o.c = c
@@ -252,7 +255,10 @@ func (o *op) run(r *runner) {
 	var hf func(int, netip.AddrPort, error)
 	var addr netip.AddrPort
 	var sock *TCPSocket
+	var tr *opTrace
+	o.c.stats.finished.Add(1)
 	if x := o.x; x != nil {
+		tr = x.tr
 		if x.sig != nil {
 			x.sig.clear(o, o.key())
 		}
@@ -265,6 +271,16 @@ func (o *op) run(r *runner) {
 		}
 	}
 	o.release()
+	if tr != nil {
+		tr.trackRun(func() { callHandler(hn, he, hp, ha, hf, n, err, buf, sock, addr) })
+		return
+	}
+	callHandler(hn, he, hp, ha, hf, n, err, buf, sock, addr)
+}
+
+// callHandler calls the one handler of an op that is set.
+func callHandler(hn func(int, error), he func(error), hp func([]byte, error), ha func(*TCPSocket, error), hf func(int, netip.AddrPort, error),
+	n int, err error, buf []byte, sock *TCPSocket, addr netip.AddrPort) {
 	switch {
 	case hn != nil:
 		hn(n, err)

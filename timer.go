@@ -89,6 +89,9 @@ func (t *Timer) AsyncWait(h func(err error), opts ...OpOption) {
 	x := o.ext()
 	x.tm = t
 	c.workStarted()
+	if c.tracking {
+		o.trackStart("")
+	}
 	c.mu.Lock()
 	if o.ctxDone() || c.closed.Load() {
 		c.mu.Unlock()
