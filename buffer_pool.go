@@ -204,7 +204,7 @@ func (p *BufferPool) unget(b []byte) {
 	w := p.releaseLocked(b[:p.size], p.ids[&b[0]])
 	p.mu.Unlock()
 	if w != nil {
-		w.c.post(&bufferFreeTask{w, p}) // rare: only when the pool ran out
+		w.ctx().post(&bufferFreeTask{w, p}) // rare: only when the pool ran out
 	}
 }
 

@@ -35,6 +35,8 @@ type IOContext struct {
 	base     time.Time     // the zero of the timers' clock
 	be       backend       // the machinery
 	ex       ioExecutor    // Executor()
+	exRef    Executor      // ex, for the sockets of the context to point to (fdState.exp)
+	exq      exceptQueues  // the urgent-data queues of the context's sockets
 	closing  sync.Mutex    // serialises Close
 	shutting bool          // Close in progress: Run returns at once, Restart does nothing (under mu)
 	kind     Backend       // be.kind()
@@ -69,6 +71,7 @@ func NewIOContext(opts ...ContextOption) (*IOContext, error) {
 	c.cond.L = &c.mu
 	c.done.L = &c.mu
 	c.ex = ioExecutor{c}
+	c.exRef = c.ex
 	cfg.runtimePoller = cfg.runtimePoller || os.Getenv("ASIO_RUNTIME_POLL") == "1"
 	kind, err := selectBackend(cfg.backend)
 	if err != nil {
@@ -392,7 +395,7 @@ func (c *IOContext) pollTimeoutLocked(deadline, now int64) (int, int64) {
 func (c *IOContext) queueBatchLocked(b *opList) opList {
 	var foreign opList
 	for o := b.pop(); o != nil; o = b.pop() {
-		switch ex := o.ex.(type) {
+		switch ex := o.exec().(type) {
 		case ioExecutor:
 			if ex.c == c {
 				c.q.push(o)
@@ -417,7 +420,7 @@ func (c *IOContext) handOffPolled(l *opList) {
 	var other opList
 	c.mu.Lock()
 	for o := l.pop(); o != nil; o = l.pop() {
-		if o.ex == Executor(c.ex) {
+		if o.exec() == Executor(c.ex) {
 			c.q.push(o)
 		} else {
 			other.push(o)

@@ -69,7 +69,7 @@ func (t *opTrace) trackRun(call func()) {
 }
 
 func fdName(d *fdState) string {
-	return "socket " + strconv.FormatUint(d.token, 16)
+	return "socket " + strconv.FormatUint(d.token(), 16)
 }
 
 // Stats are counters of an IOContext, readable from any goroutine while it
