@@ -74,7 +74,7 @@ func (s *TLSStream) AsyncHandshake(t HandshakeType, h func(err error), opts ...O
 		return
 	}
 	hs := &tlsHandshake{h: h, ex: s.ex, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	hs.readH = s.onHandshakeRead
+	hs.readH = func(n int, err error) { s.onHandshakeRead(hs, n, err) }
 	hs.readOpts[0] = BindCancellationSlot(hs.rsig.Slot())
 	var waitOpts []OpOption
 	if st.Executor != nil {
@@ -179,12 +179,16 @@ func (hs *tlsHandshake) signal() {
 
 // onHandshakeRead buffers what a next-layer read brought in for the
 // goroutine and wakes it.
-func (s *TLSStream) onHandshakeRead(n int, err error) {
+func (s *TLSStream) onHandshakeRead(hs *tlsHandshake, n int, err error) {
 	s.mu.Lock()
-	hs := s.hs
-	s.inEnd += n
 	hs.reading = false
 	hs.step[0] = nil
+	if s.hs != hs || s.phase != tlsHandshaking {
+		// Close aborted the handshake first; the buffer was let go.
+		s.mu.Unlock()
+		return
+	}
+	s.inEnd += n
 	if err == nil && n == 0 {
 		err = errors.New("asio: the next layer read nothing")
 	}
@@ -239,7 +243,13 @@ func (s *TLSStream) onHandshakeEnd(error) {
 	} else {
 		s.phase = tlsEstablished
 	}
-	s.releaseInputLocked()
+	if hs.reading {
+		// Aborted under a read in flight (Close): its buffer is not ours to
+		// reuse until it completes; leave it to the collector.
+		s.inb, s.inOff, s.inEnd = nil, 0, 0
+	} else {
+		s.releaseInputLocked()
+	}
 	if s.flushing && hs.dead == nil {
 		hs.waitFlush = true // onFlush calls h once the last flight is out
 		s.mu.Unlock()
