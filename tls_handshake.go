@@ -70,7 +70,7 @@ func (s *TLSStream) AsyncHandshake(t HandshakeType, h func(err error), opts ...O
 	s.mu.Lock()
 	if err := s.handshakeRefusalLocked(t, st.Context); err != nil || s.phase == tlsEstablished {
 		s.mu.Unlock()
-		s.refuse(opts, func() { h(err) })
+		s.refuseErr(opts, h, err)
 		return
 	}
 	hs := &tlsHandshake{h: h, ex: s.ex, wake: make(chan struct{}, 1), done: make(chan struct{})}

@@ -26,7 +26,7 @@ func (s *TLSStream) AsyncReadSome(b Buffers, h func(n int, err error), opts ...O
 	}
 	if err != nil || empty {
 		s.mu.Unlock()
-		s.refuse(opts, func() { h(0, err) })
+		s.refuseN(opts, h, err)
 		return
 	}
 	r.h = h

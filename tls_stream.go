@@ -194,6 +194,17 @@ func (s *TLSStream) usableLocked() error {
 	return ErrHandshakeRequired
 }
 
+// refuseN and refuseErr complete a refused operation with err; they keep
+// the closure out of the callers, whose err would otherwise live on the
+// heap on every call.
+func (s *TLSStream) refuseN(opts []OpOption, h func(int, error), err error) {
+	s.refuse(opts, func() { h(0, err) })
+}
+
+func (s *TLSStream) refuseErr(opts []OpOption, h func(error), err error) {
+	s.refuse(opts, func() { h(err) })
+}
+
 // refuse completes an operation that did not start, as an immediate
 // completion: posted to the handler's executor, or dispatched to its bound
 // immediate executor. The closure allocates; refusals are not a hot path.

@@ -60,9 +60,9 @@ func (s *TLSStream) startWrite(b Buffers, h func(int, error), hErr func(error), 
 	if err != nil || (!shutdown && size == 0) {
 		s.mu.Unlock()
 		if shutdown {
-			s.refuse(opts, func() { hErr(err) })
+			s.refuseErr(opts, hErr, err)
 		} else {
-			s.refuse(opts, func() { h(0, err) })
+			s.refuseN(opts, h, err)
 		}
 		return
 	}
