@@ -52,7 +52,8 @@ const handshakeForever = 100 * 365 * 24 * time.Hour
 // to the next layer, or the error that ended it: crypto/tls's own
 // (tls.RecordHeaderError for a peer that does not speak TLS,
 // *tls.CertificateVerificationError for a certificate that does not
-// verify, tls.AlertError for a peer's alert), the next layer's (io.EOF,
+// verify, a *net.OpError "remote error" for a peer's alert), the next
+// layer's (io.EOF,
 // ErrTimeout from a TCPStream's deadline), or ErrOperationAborted when
 // cancelled or closed. A server needs a tls.Config with certificates.
 //

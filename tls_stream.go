@@ -71,9 +71,10 @@ const (
 // its error. A peer's close_notify reads as io.EOF; a stream cut without
 // one reads as crypto/tls reports it (io.EOF at a record boundary,
 // io.ErrUnexpectedEOF inside a record). Handshake failures keep
-// crypto/tls's error types (tls.RecordHeaderError,
-// *tls.CertificateVerificationError, tls.AlertError); a handshake cancelled
-// or closed under completes with ErrOperationAborted, and errors of the next
+// crypto/tls's errors: tls.RecordHeaderError, *tls.CertificateVerificationError,
+// and a peer's alert as crypto/tls reports it over TCP (a *net.OpError
+// "remote error"; its tls.AlertError is QUIC's); a handshake cancelled or
+// closed under completes with ErrOperationAborted, and errors of the next
 // layer (ErrTimeout from a TCPStream's deadline) come through as they are.
 //
 // Per-operation options are honoured as by the package's own operations
