@@ -307,5 +307,3 @@ func tlSeal(t *testing.T, h func() hash.Hash, keyLen int, secret []byte, seq uin
 	binary.BigEndian.PutUint16(hdr[3:], uint16(len(inner)+aead.Overhead()))
 	return aead.Seal(hdr, nonce, inner, hdr)
 }
-
-
