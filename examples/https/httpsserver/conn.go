@@ -11,26 +11,34 @@ import (
 // conn serves one connection: a TLSStream over a TCPStream, whose deadline
 // bounds the handshake, then each wait for a request head. Its handlers are
 // method values made once; the reply buffer is reused.
+//
+// A quiet connection holds no request buffer: it waits for the first byte
+// of the next request in a one-byte buffer of its own (the rest of the
+// record stays decrypted inside crypto/tls), and takes a DynamicBuffer from
+// the server's pool only then, giving it back once the buffer is empty.
 type conn struct {
 	srv    *Server
 	tcp    *asio.TCPStream
 	s      *asio.TLSStream
-	buf    *asio.DynamicBuffer
+	buf    *asio.DynamicBuffer // nil while waiting for a request
+	first  [1]byte
+	fbufs  asio.Buffers // first[:]
 	req    request
 	reply  []byte
 	wbufs  asio.Buffers
 	closed bool
 
-	onHandshake, onShutdown func(error)
-	onHead, onBody, onWrite func(int, error)
+	onHandshake, onShutdown          func(error)
+	onFirst, onHead, onBody, onWrite func(int, error)
 }
 
 func newConn(srv *Server, sock *asio.TCPSocket) *conn {
 	sock.SetNoDelay(true)
-	c := &conn{srv: srv, tcp: asio.WrapTCPStream(sock), buf: asio.NewDynamicBuffer(srv.cfg.MaxHeader), wbufs: make(asio.Buffers, 1)}
+	c := &conn{srv: srv, tcp: asio.WrapTCPStream(sock), wbufs: make(asio.Buffers, 1)}
+	c.fbufs = asio.Buffers{c.first[:]}
 	c.s = asio.NewTLSStream(c.tcp, srv.cfg.TLS)
 	c.onHandshake, c.onShutdown = c.handshaken, c.shutdown
-	c.onHead, c.onBody, c.onWrite = c.headRead, c.bodyRead, c.written
+	c.onFirst, c.onHead, c.onBody, c.onWrite = c.firstRead, c.headRead, c.bodyRead, c.written
 	return c
 }
 
@@ -58,7 +66,32 @@ func (c *conn) handshaken(err error) {
 
 func (c *conn) readHead() {
 	c.tcp.ExpiresAfter(c.srv.cfg.IdleTimeout)
+	if c.buf != nil && c.buf.Len() > 0 { // pipelined: the next head is (partly) here
+		asio.AsyncReadUntil(c.s, c.buf, headEnd, c.onHead)
+		return
+	}
+	c.putBuffer()
+	c.s.AsyncReadSome(c.fbufs, c.onFirst)
+}
+
+// firstRead has the first byte of a request: on to its head, in a buffer
+// from the pool.
+func (c *conn) firstRead(n int, err error) {
+	if err != nil {
+		c.close()
+		return
+	}
+	c.buf = c.srv.bufs.Get().(*asio.DynamicBuffer)
+	c.buf.Write(c.first[:n])
 	asio.AsyncReadUntil(c.s, c.buf, headEnd, c.onHead)
+}
+
+func (c *conn) putBuffer() {
+	if c.buf != nil {
+		c.buf.Consume(c.buf.Len())
+		c.srv.bufs.Put(c.buf)
+		c.buf = nil
+	}
 }
 
 func (c *conn) headRead(n int, err error) {
@@ -125,6 +158,7 @@ func (c *conn) shutdown(error) { c.close() }
 
 func (c *conn) close() {
 	c.s.Close()
+	c.putBuffer()
 	c.finish()
 }
 

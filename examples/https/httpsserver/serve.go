@@ -36,6 +36,7 @@ type Server struct {
 	conns  atomic.Int64
 	wg     sync.WaitGroup
 	onAcc  func(*asio.TCPSocket, error)
+	bufs   sync.Pool // *asio.DynamicBuffer of at most MaxHeader, for the connections busy with a request
 }
 
 // Listen starts serving with cfg.
@@ -66,6 +67,7 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg}
 	s.onAcc = s.accepted
+	s.bufs.New = func() any { return asio.NewDynamicBuffer(cfg.MaxHeader) }
 	for range cfg.Contexts {
 		ctx, err := asio.NewIOContext()
 		if err != nil {

@@ -1,0 +1,379 @@
+// Tlsbench measures the HTTPS server of examples/https (asio.TLSStream,
+// no goroutine per connection) against net + crypto/tls + bufio serving
+// the same bytes (cmd/tlsserver -impl net), each server on a core of its
+// own (taskset, GOMAXPROCS=1) and the load on another, in interleaved
+// rounds:
+//
+//   - keep-alive throughput: wrk over HTTPS (-conns connections), and the
+//     server's CPU time per request (from /proc/PID/stat);
+//   - idle memory: -idle connections that each made one request and went
+//     quiet; the server's RSS and goroutines before and after, per
+//     connection, as the process holds it and after a forced collection;
+//   - handshakes per second: a new connection per request (no session
+//     resumption), and the server's CPU time per handshake.
+//
+// Then it checks the asio server with curl and openssl s_client (a
+// request, and a KeyUpdate that requests one back: s_client's "K").
+//
+//	go run ./cmd/tlsbench              # from the bench module
+//	go run ./cmd/tlsbench -quick       # one short round
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+var (
+	rounds     = flag.Int("rounds", 3, "interleaved rounds")
+	duration   = flag.Duration("duration", 5*time.Second, "wrk run per round")
+	conns      = flag.Int("conns", 50, "wrk connections")
+	idle       = flag.Int("idle", 2000, "idle connections for the memory figure")
+	hsDuration = flag.Duration("hs-duration", 5*time.Second, "handshake run per round")
+	hsWorkers  = flag.Int("hs-workers", 8, "concurrent connecting clients")
+	serverCPU  = flag.Int("server-cpu", 0, "CPU the server is pinned to")
+	loadCPU    = flag.Int("load-cpu", 1, "CPU wrk and this program are pinned to")
+	quick      = flag.Bool("quick", false, "one short round (a smoke run)")
+)
+
+type result struct {
+	reqPerSec, cpuPerReq    float64 // requests/s, µs of server CPU per request
+	rssPerConn, gcPerConn   float64 // bytes per idle connection: RSS as held, and after a collection
+	goroutines              int     // goroutines added by the idle connections
+	hsPerSec, cpuPerHS      float64
+	wrkRequests, handshakes int
+}
+
+func main() {
+	flag.Parse()
+	if *quick {
+		*rounds, *duration, *idle, *hsDuration = 1, time.Second, 200, time.Second
+	}
+	var set unix.CPUSet
+	set.Set(*loadCPU)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		log.Printf("pinning to CPU %d: %v (running unpinned)", *loadCPU, err)
+	}
+	bin := buildServer()
+	results := map[string][]result{}
+	for r := range *rounds {
+		order := []string{"asio", "net"}
+		if r%2 == 1 {
+			order = []string{"net", "asio"}
+		}
+		for _, impl := range order {
+			res := measure(bin, impl)
+			results[impl] = append(results[impl], res)
+			log.Printf("round %d %-4s: %8.0f req/s %6.1f µs CPU/req | idle %6.0f B/conn RSS, %6.0f after GC, +%d goroutines | %6.0f handshakes/s %7.1f µs CPU/handshake",
+				r+1, impl, res.reqPerSec, res.cpuPerReq, res.rssPerConn, res.gcPerConn, res.goroutines, res.hsPerSec, res.cpuPerHS)
+		}
+	}
+	report(results)
+	checkClients(bin)
+}
+
+func buildServer() string {
+	dir, err := os.MkdirTemp("", "tlsbench")
+	if err != nil {
+		log.Fatal(err)
+	}
+	bin := filepath.Join(dir, "tlsserver")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/tlsserver")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		log.Fatalf("building cmd/tlsserver (run from the bench module): %v", err)
+	}
+	return bin
+}
+
+// server is a running tlsserver process.
+type server struct {
+	cmd         *exec.Cmd
+	addr, stats string
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func start(bin, impl string) *server {
+	s := &server{addr: freeAddr(), stats: freeAddr()}
+	s.cmd = exec.Command("taskset", "-c", strconv.Itoa(*serverCPU), bin, "-impl", impl, "-addr", s.addr, "-stats", s.stats)
+	s.cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	s.cmd.Stderr = os.Stderr
+	out, err := s.cmd.StdoutPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if strings.TrimSpace(line) != "ready" {
+		log.Fatalf("%s server: %q", impl, line)
+	}
+	return s
+}
+
+func (s *server) stop() {
+	s.cmd.Process.Signal(os.Interrupt)
+	s.cmd.Wait()
+}
+
+// cpu is the server's user+system CPU time in µs.
+func (s *server) cpu() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		log.Fatal(err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) * 1e6 / 100 // USER_HZ
+}
+
+// query asks the stats port ("stats" or "gc").
+func (s *server) query(cmd string) map[string]int64 {
+	c, err := net.Dial("tcp", s.stats)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintln(c, cmd)
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	m := map[string]int64{}
+	for _, kv := range strings.Fields(line) {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k], _ = strconv.ParseInt(v, 10, 64)
+	}
+	return m
+}
+
+func measure(bin, impl string) result {
+	var res result
+	s := start(bin, impl)
+	res.wrkRequests, res.reqPerSec, res.cpuPerReq = runWrk(s)
+	s.stop()
+
+	s = start(bin, impl)
+	res.rssPerConn, res.gcPerConn, res.goroutines = idleMemory(s)
+	res.handshakes, res.hsPerSec, res.cpuPerHS = handshakes(s)
+	s.stop()
+	return res
+}
+
+func runWrk(s *server) (int, float64, float64) {
+	c0 := s.cpu()
+	out, err := exec.Command("taskset", "-c", strconv.Itoa(*loadCPU), "wrk", "-t1", "-c"+strconv.Itoa(*conns),
+		"-d"+duration.String(), "https://"+s.addr+"/").CombinedOutput()
+	if err != nil {
+		log.Fatalf("wrk: %v\n%s", err, out)
+	}
+	cpu := s.cpu() - c0
+	var n int
+	var rps float64
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) > 2 && f[1] == "requests" && f[2] == "in":
+			n, _ = strconv.Atoi(f[0])
+		case len(f) == 2 && f[0] == "Requests/sec:":
+			rps, _ = strconv.ParseFloat(f[1], 64)
+		}
+		if strings.Contains(l, "Non-2xx") || strings.Contains(l, "Socket errors") {
+			log.Printf("wrk: %s", strings.TrimSpace(l))
+		}
+	}
+	if n == 0 {
+		log.Fatalf("wrk made no request:\n%s", out)
+	}
+	return n, rps, cpu / float64(n)
+}
+
+var request = []byte("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+
+// oneRequest sends a request on c and reads the reply (its headers and
+// the 13 bytes of body).
+func oneRequest(c *tls.Conn, r *bufio.Reader) error {
+	if _, err := c.Write(request); err != nil {
+		return err
+	}
+	length := 0
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if v, ok := strings.CutPrefix(line, "Content-Length: "); ok {
+			length, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	_, err := io.ReadFull(r, make([]byte, length))
+	return err
+}
+
+var clientConfig = &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}
+
+func idleMemory(s *server) (float64, float64, int) {
+	// One connection first, so that what every server sets up once is in
+	// the baseline.
+	warm, err := tls.Dial("tcp", s.addr, clientConfig)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := oneRequest(warm, bufio.NewReader(warm)); err != nil {
+		log.Fatal(err)
+	}
+	base := s.query("gc")
+	cs := make([]*tls.Conn, 0, *idle)
+	for range *idle {
+		c, err := tls.Dial("tcp", s.addr, clientConfig)
+		if err == nil {
+			err = oneRequest(c, bufio.NewReader(c))
+		}
+		if err != nil {
+			log.Fatalf("idle connection %d: %v", len(cs), err)
+		}
+		cs = append(cs, c)
+	}
+	time.Sleep(time.Second) // the server settles (no synchronisation: a measurement)
+	held := s.query("stats")
+	after := s.query("gc")
+	for _, c := range cs {
+		c.Close()
+	}
+	warm.Close()
+	n := float64(*idle)
+	return float64(held["rss"]-base["rss"]) / n, float64(after["rss"]-base["rss"]) / n, int(after["goroutines"] - base["goroutines"])
+}
+
+func handshakes(s *server) (int, float64, float64) {
+	time.Sleep(500 * time.Millisecond) // the idle connections' closing is over
+	c0 := s.cpu()
+	var count atomic.Int64
+	var failed atomic.Int64
+	deadline := time.Now().Add(*hsDuration)
+	var wg sync.WaitGroup
+	closeReq := []byte("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+	t0 := time.Now()
+	for range *hsWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				c, err := tls.Dial("tcp", s.addr, clientConfig)
+				if err == nil {
+					_, err = c.Write(closeReq)
+				}
+				if err == nil {
+					_, err = io.Copy(io.Discard, c)
+				}
+				if c != nil {
+					c.Close()
+				}
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				count.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(t0)
+	cpu := s.cpu() - c0
+	if f := failed.Load(); f > 0 {
+		log.Printf("handshakes: %d failed", f)
+	}
+	n := count.Load()
+	return int(n), float64(n) / elapsed.Seconds(), cpu / float64(n)
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func report(results map[string][]result) {
+	col := func(impl string, f func(result) float64) float64 {
+		var xs []float64
+		for _, r := range results[impl] {
+			xs = append(xs, f(r))
+		}
+		return median(xs)
+	}
+	fmt.Printf("\nmedians of %d interleaved rounds; server pinned to CPU %d (GOMAXPROCS=1), load on CPU %d\n", *rounds, *serverCPU, *loadCPU)
+	fmt.Printf("%-34s %12s %12s %8s\n", "", "asio", "net+tls", "ratio")
+	row := func(name string, f func(result) float64) {
+		a, n := col("asio", f), col("net", f)
+		fmt.Printf("%-34s %12.1f %12.1f %8.2f\n", name, a, n, a/n)
+	}
+	row(fmt.Sprintf("wrk -c%d requests/s", *conns), func(r result) float64 { return r.reqPerSec })
+	row("server CPU µs per request", func(r result) float64 { return r.cpuPerReq })
+	row(fmt.Sprintf("RSS B per idle conn (%d), held", *idle), func(r result) float64 { return r.rssPerConn })
+	row("RSS B per idle conn, after GC", func(r result) float64 { return r.gcPerConn })
+	row("goroutines added by idle conns", func(r result) float64 { return float64(r.goroutines) })
+	row("handshakes/s (new conn per request)", func(r result) float64 { return r.hsPerSec })
+	row("server CPU µs per handshake", func(r result) float64 { return r.cpuPerHS })
+}
+
+// checkClients runs curl and openssl s_client against the asio server:
+// a request each, and a KeyUpdate from s_client that asks for one back.
+func checkClients(bin string) {
+	s := start(bin, "asio")
+	defer s.stop()
+	out, err := exec.Command("curl", "-sk", "--http1.1", "https://"+s.addr+"/").CombinedOutput()
+	fmt.Printf("\ncurl: %q %v\n", out, err)
+	// s_client: a request, then "K" (a KeyUpdate requesting one back) on a
+	// line of its own, then a second request on the same connection.
+	sc := exec.Command("openssl", "s_client", "-connect", s.addr, "-tls1_3", "-ign_eof")
+	in, _ := sc.StdinPipe()
+	var buf bytes.Buffer
+	sc.Stdout, sc.Stderr = &buf, &buf
+	if err := sc.Start(); err != nil {
+		fmt.Printf("openssl: %v\n", err)
+		return
+	}
+	io.WriteString(in, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(300 * time.Millisecond)
+	io.WriteString(in, "K\n")
+	time.Sleep(300 * time.Millisecond)
+	io.WriteString(in, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	done := make(chan error, 1)
+	go func() { done <- sc.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(5 * time.Second):
+		sc.Process.Kill()
+		err = <-done
+	}
+	text := buf.String()
+	fmt.Printf("openssl s_client: %d replies, KeyUpdate sent: %v, exit: %v\n",
+		strings.Count(text, "Hello, World!"), strings.Contains(text, "KEYUPDATE"), err)
+}
