@@ -51,6 +51,7 @@ var (
 	serverCPU  = flag.Int("server-cpu", 0, "CPU the server is pinned to")
 	loadCPU    = flag.Int("load-cpu", 1, "CPU wrk and this program are pinned to")
 	quick      = flag.Bool("quick", false, "one short round (a smoke run)")
+	only       = flag.String("only", "", "measure this implementation only (asio or net)")
 )
 
 type result struct {
@@ -79,13 +80,18 @@ func main() {
 			order = []string{"net", "asio"}
 		}
 		for _, impl := range order {
+			if *only != "" && impl != *only {
+				continue
+			}
 			res := measure(bin, impl)
 			results[impl] = append(results[impl], res)
 			log.Printf("round %d %-4s: %8.0f req/s %6.1f µs CPU/req | idle %6.0f B/conn RSS, %6.0f after GC, +%d goroutines | %6.0f handshakes/s %7.1f µs CPU/handshake",
 				r+1, impl, res.reqPerSec, res.cpuPerReq, res.rssPerConn, res.gcPerConn, res.goroutines, res.hsPerSec, res.cpuPerHS)
 		}
 	}
-	report(results)
+	if *only == "" {
+		report(results)
+	}
 	checkClients(bin)
 }
 
@@ -352,7 +358,8 @@ func checkClients(bin string) {
 	fmt.Printf("\ncurl: %q %v\n", out, err)
 	// s_client: a request, then "K" (a KeyUpdate requesting one back) on a
 	// line of its own, then a second request on the same connection.
-	sc := exec.Command("openssl", "s_client", "-connect", s.addr, "-tls1_3", "-ign_eof")
+	// Interactive mode (no -quiet, no -ign_eof): a line "K" is a command.
+	sc := exec.Command("openssl", "s_client", "-connect", s.addr, "-tls1_3")
 	in, _ := sc.StdinPipe()
 	var buf bytes.Buffer
 	sc.Stdout, sc.Stderr = &buf, &buf
@@ -374,6 +381,7 @@ func checkClients(bin string) {
 		err = <-done
 	}
 	text := buf.String()
-	fmt.Printf("openssl s_client: %d replies, KeyUpdate sent: %v, exit: %v\n",
+	in.Close()
+	fmt.Printf("openssl s_client: %d of 2 replies, KeyUpdate sent between them: %v, exit: %v\n",
 		strings.Count(text, "Hello, World!"), strings.Contains(text, "KEYUPDATE"), err)
 }
