@@ -224,7 +224,7 @@ func (o *op) postLocked(immediate bool) bool {
 // cancellation, an abort) to the handler's executor.
 func (o *op) complete() {
 	if !o.postLocked(false) {
-		c := o.c // once posted, o may run and be recycled at once
+		c := o.c        // once posted, o may run and be recycled at once
 		postTo(o.ex, o) // a user's executor
 		c.workFinished()
 	}

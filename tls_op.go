@@ -13,6 +13,9 @@ type tlsOp struct {
 	s       *TLSStream
 	types   CancellationType // the cancellation types the direction supports
 	pending bool
+	more    bool   // read: the last Conn.Read filled its buffer, crypto/tls may hold more plaintext
+	bulk    bool   // read: the last step filled its ciphertext buffer
+	waiting bool   // write: the op's ciphertext is being written
 	gen     uint64 // bumped when an op ends
 
 	h    func(n int, err error) // the caller's handler
@@ -20,34 +23,52 @@ type tlsOp struct {
 	bufs [][]byte               // the caller's slice headers (never the bytes)
 	n    int                    // the result deliver passes on
 	err  error
+	ex   Executor  // where the handler runs
+	x    *tlsOpExt // the options' part, made on the first op given any
+	step [1][]byte // the buffer of the read step in flight
 
-	ex       Executor // where the handler runs
-	imm      Executor // the bound immediate executor, or nil
-	stepOpts [3]OpOption
-	nopts    int
-	cancel   *tlsCancel // made on the first op given a slot or a context
-	watched  bool       // this op listens to a slot or a context
-	asked    CancellationType
-
-	step     [1][]byte              // the buffer of the read step in flight
 	stepH    func(n int, err error) // the read step handler, made once
 	deliverH func()                 // o.deliver, made once
-
-	more    bool // read: the last Conn.Read filled its buffer, crypto/tls may hold more plaintext
-	bulk    bool // read: the last step filled its ciphertext buffer
-	waiting bool // write: the op's ciphertext is being written
-	wrote   int  // write: plaintext bytes encrypted by the op
+	wrote    int                    // write: plaintext bytes encrypted by the op
 }
 
-// tlsCancel connects an op to its caller's slot and context, and forwards
-// the requests to the next-layer operation in flight through inner.
-type tlsCancel struct {
+// tlsOpExt is the part of a tlsOp that only ops with options need: what
+// every step is given (the handler's executors, the inner slot), and the
+// connection to the caller's slot and context, whose requests go to the
+// next-layer operation in flight through inner. Kept once made, so that a
+// stream whose ops always take options makes it once.
+type tlsOpExt struct {
+	stepOpts [3]OpOption
+	nopts    int
+	imm      Executor // the bound immediate executor, or nil
+	watched  bool     // the op listens to a slot or a context
+	asked    CancellationType
+
 	inner   CancellationSignal
 	slotOpt OpOption // BindCancellationSlot(inner.Slot()), made once
 	slot    CancellationSlot
 	stop    func() bool
 	onSlot  func(CancellationType)
 	onCtx   func()
+}
+
+// opts returns the options every step of the pending op is given.
+func (o *tlsOp) opts() []OpOption {
+	if o.x == nil {
+		return nil
+	}
+	return o.x.stepOpts[:o.x.nopts]
+}
+
+// watched reports whether the pending op listens to a slot or a context.
+func (o *tlsOp) watched() bool { return o.x != nil && o.x.watched }
+
+// asked returns the cancellation requests recorded for the pending op.
+func (o *tlsOp) asked() CancellationType {
+	if o.x == nil {
+		return 0
+	}
+	return o.x.asked
 }
 
 func (o *tlsOp) init(s *TLSStream, types CancellationType) {
@@ -60,11 +81,12 @@ func (o *tlsOp) init(s *TLSStream, types CancellationType) {
 // It reports whether the op is cancelled already (a done context).
 func (o *tlsOp) beginLocked(opts []OpOption) (aborted bool) {
 	o.pending = true
-	o.ex, o.imm, o.nopts, o.asked, o.watched = o.s.ex, nil, 0, 0, false
+	o.ex = o.s.ex
 	if len(opts) == 0 {
 		return false
 	}
 	var exOpt, immOpt OpOption
+	var imm Executor
 	var slot CancellationSlot
 	var ctx context.Context
 	for _, opt := range opts {
@@ -76,42 +98,46 @@ func (o *tlsOp) beginLocked(opts []OpOption) (aborted bool) {
 		case st.Executor != nil:
 			o.ex, exOpt = st.Executor, opt
 		case st.ImmediateExecutor != nil:
-			o.imm, immOpt = st.ImmediateExecutor, opt
+			imm, immOpt = st.ImmediateExecutor, opt
 		case st.Slot.IsConnected():
 			slot = st.Slot
 		case st.Context != nil:
 			ctx = st.Context
 		}
 	}
-	for _, opt := range [...]OpOption{exOpt, immOpt} {
-		if opt != nil {
-			o.stepOpts[o.nopts] = opt
-			o.nopts++
-		}
-	}
-	if !slot.IsConnected() && ctx == nil {
+	if exOpt == nil && immOpt == nil && !slot.IsConnected() && ctx == nil {
 		return false
 	}
 	if ctx != nil && ctx.Err() != nil {
 		return true
 	}
-	c := o.cancel
-	if c == nil {
-		c = &tlsCancel{}
-		c.slotOpt = BindCancellationSlot(c.inner.Slot())
-		c.onSlot = o.onCancel
-		c.onCtx = func() { o.onCancel(CancelTerminal) }
-		o.cancel = c
+	x := o.x
+	if x == nil {
+		x = &tlsOpExt{}
+		x.slotOpt = BindCancellationSlot(x.inner.Slot())
+		x.onSlot = o.onCancel
+		x.onCtx = func() { o.onCancel(CancelTerminal) }
+		o.x = x
 	}
-	o.stepOpts[o.nopts] = c.slotOpt
-	o.nopts++
-	o.watched = true
+	x.imm = imm
+	for _, opt := range [...]OpOption{exOpt, immOpt} {
+		if opt != nil {
+			x.stepOpts[x.nopts] = opt
+			x.nopts++
+		}
+	}
+	if !slot.IsConnected() && ctx == nil {
+		return false
+	}
+	x.stepOpts[x.nopts] = x.slotOpt
+	x.nopts++
+	x.watched = true
 	if slot.IsConnected() {
-		c.slot = slot
-		slot.Assign(c.onSlot)
+		x.slot = slot
+		slot.Assign(x.onSlot)
 	}
 	if ctx != nil && ctx.Done() != nil {
-		c.stop = context.AfterFunc(ctx, c.onCtx)
+		x.stop = context.AfterFunc(ctx, x.onCtx)
 	}
 	return false
 }
@@ -126,9 +152,9 @@ func (o *tlsOp) onCancel(t CancellationType) {
 	}
 	s := o.s
 	s.mu.Lock()
-	if o.pending && o.watched {
-		o.asked |= t
-		o.cancel.inner.Emit(t)
+	if o.pending && o.watched() {
+		o.x.asked |= t
+		o.x.inner.Emit(t)
 	}
 	s.mu.Unlock()
 }
@@ -138,8 +164,8 @@ func (o *tlsOp) onCancel(t CancellationType) {
 func (o *tlsOp) reEmit(gen uint64) {
 	s := o.s
 	s.mu.Lock()
-	if o.pending && o.gen == gen && o.asked != 0 {
-		o.cancel.inner.Emit(o.asked)
+	if o.pending && o.gen == gen && o.asked() != 0 {
+		o.x.inner.Emit(o.x.asked)
 	}
 	s.mu.Unlock()
 }
@@ -150,24 +176,22 @@ func (o *tlsOp) endLocked() tlsCompletion {
 	c := tlsCompletion{h: o.h, hErr: o.hErr, n: o.n, err: o.err}
 	o.pending = false
 	o.gen++
-	if o.watched {
-		k := o.cancel
-		if k.slot.IsConnected() {
-			k.slot.Clear()
-			k.slot = CancellationSlot{}
+	if x := o.x; x != nil {
+		if x.slot.IsConnected() {
+			x.slot.Clear()
+			x.slot = CancellationSlot{}
 		}
-		if k.stop != nil {
-			k.stop()
-			k.stop = nil
+		if x.stop != nil {
+			x.stop()
+			x.stop = nil
 		}
-		o.watched = false
+		x.stepOpts = [3]OpOption{}
+		x.nopts, x.imm, x.watched, x.asked = 0, nil, false, 0
 	}
 	o.h, o.hErr, o.n, o.err = nil, nil, 0, nil
 	clear(o.bufs)
 	o.bufs = o.bufs[:0]
-	o.stepOpts = [3]OpOption{}
-	o.nopts = 0
-	o.ex, o.imm = nil, nil
+	o.ex = nil
 	return c
 }
 
@@ -194,7 +218,10 @@ func (c tlsCompletion) call() {
 // mu.
 func (o *tlsOp) postLocked(n int, err error, immediate bool) {
 	o.n, o.err = n, err
-	ex, imm := o.ex, o.imm
+	ex, imm := o.ex, Executor(nil)
+	if o.x != nil {
+		imm = o.x.imm
+	}
 	o.s.mu.Unlock()
 	if immediate && imm != nil {
 		imm.Dispatch(o.deliverH)

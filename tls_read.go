@@ -90,9 +90,9 @@ func (s *TLSStream) readMore() {
 		want = max(want, s.rec.need()+tlsRecordHeaderLen)
 	}
 	r.step[0] = s.inputSpaceLocked(want)
-	gen, watched := r.gen, r.watched
+	gen, watched := r.gen, r.watched()
 	s.mu.Unlock()
-	s.next.AsyncReadSome(r.step[:], r.stepH, r.stepOpts[:r.nopts]...)
+	s.next.AsyncReadSome(r.step[:], r.stepH, r.opts()...)
 	if watched {
 		r.reEmit(gen)
 	}
@@ -115,7 +115,7 @@ func (s *TLSStream) onReadStep(n int, err error) {
 	if err == nil && n == 0 && s.rerr == nil {
 		err = io.ErrNoProgress // a next-layer read of nothing, which would spin
 	}
-	asked := r.asked
+	asked := r.asked()
 	s.mu.Unlock()
 
 	m, derr := s.decrypt(r)

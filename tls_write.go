@@ -173,8 +173,8 @@ func (s *TLSStream) issueFlush(w *tlsOp) {
 		s.next.AsyncWriteSome(s.flushStep[:], s.flushH)
 		return
 	}
-	gen, watched := w.gen, w.watched
-	s.next.AsyncWriteSome(s.flushStep[:], s.flushH, w.stepOpts[:w.nopts]...)
+	gen, watched := w.gen, w.watched()
+	s.next.AsyncWriteSome(s.flushStep[:], s.flushH, w.opts()...)
 	if watched {
 		w.reEmit(gen)
 	}
@@ -193,7 +193,7 @@ func (s *TLSStream) onFlush(n int, err error) {
 		switch {
 		case n == 0:
 			err = io.ErrNoProgress
-		case w.waiting && w.asked != 0:
+		case w.waiting && w.asked() != 0:
 			err = ErrOperationAborted
 		default:
 			owner := (*tlsOp)(nil)
