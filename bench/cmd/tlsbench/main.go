@@ -52,6 +52,8 @@ var (
 	loadCPU    = flag.Int("load-cpu", 1, "CPU wrk and this program are pinned to")
 	quick      = flag.Bool("quick", false, "one short round (a smoke run)")
 	only       = flag.String("only", "", "measure this implementation only (asio or net)")
+	what       = flag.String("what", "wrk,idle,hs", "what to measure: wrk, idle, hs (comma-separated)")
+	timeouts   = flag.Bool("timeouts", true, "servers with a handshake and an idle timeout (both kinds)")
 )
 
 type result struct {
@@ -126,7 +128,8 @@ func freeAddr() string {
 
 func start(bin, impl string) *server {
 	s := &server{addr: freeAddr(), stats: freeAddr()}
-	s.cmd = exec.Command("taskset", "-c", strconv.Itoa(*serverCPU), bin, "-impl", impl, "-addr", s.addr, "-stats", s.stats)
+	s.cmd = exec.Command("taskset", "-c", strconv.Itoa(*serverCPU), bin, "-impl", impl, "-addr", s.addr, "-stats", s.stats,
+		"-timeouts="+strconv.FormatBool(*timeouts))
 	s.cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	s.cmd.Stderr = os.Stderr
 	out, err := s.cmd.StdoutPipe()
@@ -179,14 +182,21 @@ func (s *server) query(cmd string) map[string]int64 {
 
 func measure(bin, impl string) result {
 	var res result
-	s := start(bin, impl)
-	res.wrkRequests, res.reqPerSec, res.cpuPerReq = runWrk(s)
-	s.stop()
-
-	s = start(bin, impl)
-	res.rssPerConn, res.gcPerConn, res.goroutines = idleMemory(s)
-	res.handshakes, res.hsPerSec, res.cpuPerHS = handshakes(s)
-	s.stop()
+	if strings.Contains(*what, "wrk") {
+		s := start(bin, impl)
+		res.wrkRequests, res.reqPerSec, res.cpuPerReq = runWrk(s)
+		s.stop()
+	}
+	if strings.Contains(*what, "idle") || strings.Contains(*what, "hs") {
+		s := start(bin, impl)
+		if strings.Contains(*what, "idle") {
+			res.rssPerConn, res.gcPerConn, res.goroutines = idleMemory(s)
+		}
+		if strings.Contains(*what, "hs") {
+			res.handshakes, res.hsPerSec, res.cpuPerHS = handshakes(s)
+		}
+		s.stop()
+	}
 	return res
 }
 
@@ -334,7 +344,7 @@ func report(results map[string][]result) {
 		}
 		return median(xs)
 	}
-	fmt.Printf("\nmedians of %d interleaved rounds; server pinned to CPU %d (GOMAXPROCS=1), load on CPU %d\n", *rounds, *serverCPU, *loadCPU)
+	fmt.Printf("\nmedians of %d interleaved rounds; server pinned to CPU %d (GOMAXPROCS=1), load on CPU %d; timeouts %v\n", *rounds, *serverCPU, *loadCPU, *timeouts)
 	fmt.Printf("%-34s %12s %12s %8s\n", "", "asio", "net+tls", "ratio")
 	row := func(name string, f func(result) float64) {
 		a, n := col("asio", f), col("net", f)
@@ -357,31 +367,51 @@ func checkClients(bin string) {
 	out, err := exec.Command("curl", "-sk", "--http1.1", "https://"+s.addr+"/").CombinedOutput()
 	fmt.Printf("\ncurl: %q %v\n", out, err)
 	// s_client: a request, then "K" (a KeyUpdate requesting one back) on a
-	// line of its own, then a second request on the same connection.
-	// Interactive mode (no -quiet, no -ign_eof): a line "K" is a command.
+	// line of its own, then a second request on the same connection; each
+	// step once s_client has shown the answer to the one before. In its
+	// interactive mode (no -quiet, no -ign_eof), a line "K" is a command.
 	sc := exec.Command("openssl", "s_client", "-connect", s.addr, "-tls1_3")
 	in, _ := sc.StdinPipe()
-	var buf bytes.Buffer
-	sc.Stdout, sc.Stderr = &buf, &buf
+	scOut, _ := sc.StdoutPipe()
+	sc.Stderr = sc.Stdout
 	if err := sc.Start(); err != nil {
 		fmt.Printf("openssl: %v\n", err)
 		return
 	}
-	io.WriteString(in, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	time.Sleep(300 * time.Millisecond)
-	io.WriteString(in, "K\n")
-	time.Sleep(300 * time.Millisecond)
-	io.WriteString(in, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-	done := make(chan error, 1)
-	go func() { done <- sc.Wait() }()
-	select {
-	case err = <-done:
-	case <-time.After(5 * time.Second):
-		sc.Process.Kill()
-		err = <-done
+	var mu sync.Mutex
+	var seen strings.Builder
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := scOut.Read(b)
+			mu.Lock()
+			seen.Write(b[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	// wait waits until marker has been shown n times.
+	wait := func(marker string, n int) bool {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			mu.Lock()
+			k := strings.Count(seen.String(), marker)
+			mu.Unlock()
+			if k >= n {
+				return true
+			}
+		}
+		return false
 	}
-	text := buf.String()
+	io.WriteString(in, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	first := wait("Hello, World!", 1)
+	io.WriteString(in, "K\n")
+	keyUpdate := wait("KEYUPDATE", 1)
+	io.WriteString(in, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	second := wait("Hello, World!", 2)
 	in.Close()
-	fmt.Printf("openssl s_client: %d of 2 replies, KeyUpdate sent between them: %v, exit: %v\n",
-		strings.Count(text, "Hello, World!"), strings.Contains(text, "KEYUPDATE"), err)
+	sc.Process.Kill()
+	sc.Wait()
+	fmt.Printf("openssl s_client: first reply %v, KeyUpdate (update requested) %v, reply after it %v\n", first, keyUpdate, second)
 }

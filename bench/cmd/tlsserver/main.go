@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/goasio/asio/examples/https/httpsserver"
 )
@@ -34,6 +35,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8443", "address to serve HTTPS on")
 	stats := flag.String("stats", "", "address of the stats port (empty: none)")
 	contexts := flag.Int("contexts", 1, "IOContexts of the asio server")
+	timeouts := flag.Bool("timeouts", true, "a handshake timeout (10 s) and an idle timeout per request (2 min), in both servers")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here until stopped")
 	memRate := flag.Int("memprofilerate", 0, "runtime.MemProfileRate, for the stats port's heap profiles (0: the default)")
 	flag.Parse()
@@ -60,7 +62,11 @@ func main() {
 	var stop func()
 	switch *impl {
 	case "asio":
-		srv, err := httpsserver.Listen(httpsserver.Config{Addr: *addr, Contexts: *contexts, TLS: cfg})
+		c := httpsserver.Config{Addr: *addr, Contexts: *contexts, TLS: cfg, HandshakeTimeout: handshakeTimeout, IdleTimeout: idleTimeout}
+		if !*timeouts {
+			c.HandshakeTimeout, c.IdleTimeout = -1, -1
+		}
+		srv, err := httpsserver.Listen(c)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -70,7 +76,7 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		go serveNet(tls.NewListener(ln, cfg))
+		go serveNet(tls.NewListener(ln, cfg), *timeouts)
 		stop = func() { ln.Close() }
 	default:
 		log.Fatalf("-impl %q: asio or net", *impl)
@@ -84,21 +90,33 @@ func main() {
 
 // serveNet is the net + crypto/tls + bufio server: a goroutine per
 // connection, a bufio.Reader and a bufio.Writer over its tls.Conn.
-func serveNet(ln net.Listener) {
+func serveNet(ln net.Listener, timeouts bool) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		go serveNetConn(c)
+		go serveNetConn(c, timeouts)
 	}
 }
 
-func serveNetConn(c net.Conn) {
+// The timeouts of both servers (httpsserver's defaults).
+const (
+	handshakeTimeout = 10 * time.Second
+	idleTimeout      = 2 * time.Minute
+)
+
+func serveNetConn(c net.Conn, timeouts bool) {
 	defer c.Close()
 	r := bufio.NewReader(c)
 	w := bufio.NewWriter(c)
-	for {
+	if timeouts {
+		c.SetReadDeadline(time.Now().Add(handshakeTimeout)) // the handshake runs in the first Read
+	}
+	for first := true; ; first = false {
+		if timeouts && !first {
+			c.SetReadDeadline(time.Now().Add(idleTimeout))
+		}
 		closeAfter, length, ok := readHead(r)
 		if !ok {
 			return

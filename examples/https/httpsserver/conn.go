@@ -1,49 +1,68 @@
 package httpsserver
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/goasio/asio"
 )
 
 // conn serves one connection: a TLSStream over a TCPStream, whose deadline
-// bounds the handshake, then each wait for a request head. Its handlers are
+// bounds the handshake, then each wait for a request head (over the
+// TCPSocket itself when the server has no timeouts). Its handlers are
 // method values made once; the reply buffer is reused.
 //
-// A quiet connection holds no request buffer: it waits for the first byte
-// of the next request in a one-byte buffer of its own (the rest of the
-// record stays decrypted inside crypto/tls), and takes a DynamicBuffer from
-// the server's pool only then, giving it back once the buffer is empty.
+// A quiet connection holds a small buffer only: it waits for the next
+// request in 256 bytes of its own, where a usual request head fits whole
+// and is answered from there. A larger head, a body or pipelined requests
+// go on in a DynamicBuffer from the server's pool, given back once empty.
 type conn struct {
 	srv    *Server
-	tcp    *asio.TCPStream
+	tcp    *asio.TCPStream // nil without timeouts
 	s      *asio.TLSStream
-	buf    *asio.DynamicBuffer // nil while waiting for a request
-	first  [1]byte
-	fbufs  asio.Buffers // first[:]
+	buf    *asio.DynamicBuffer // nil unless a request needs more than small
+	small  [256]byte
+	sbufs  asio.Buffers // small[:]
 	req    request
 	reply  []byte
 	wbufs  asio.Buffers
 	closed bool
 
 	onHandshake, onShutdown          func(error)
-	onFirst, onHead, onBody, onWrite func(int, error)
+	onSmall, onHead, onBody, onWrite func(int, error)
 }
 
 func newConn(srv *Server, sock *asio.TCPSocket) *conn {
 	sock.SetNoDelay(true)
-	c := &conn{srv: srv, tcp: asio.WrapTCPStream(sock), wbufs: make(asio.Buffers, 1)}
-	c.fbufs = asio.Buffers{c.first[:]}
-	c.s = asio.NewTLSStream(c.tcp, srv.cfg.TLS)
+	c := &conn{srv: srv, wbufs: make(asio.Buffers, 1)}
+	c.sbufs = asio.Buffers{c.small[:]}
+	var next asio.AsyncStream = sock
+	if srv.cfg.HandshakeTimeout > 0 || srv.cfg.IdleTimeout > 0 {
+		c.tcp = asio.WrapTCPStream(sock)
+		next = c.tcp
+	}
+	c.s = asio.NewTLSStream(next, srv.cfg.TLS)
 	c.onHandshake, c.onShutdown = c.handshaken, c.shutdown
-	c.onFirst, c.onHead, c.onBody, c.onWrite = c.firstRead, c.headRead, c.bodyRead, c.written
+	c.onSmall, c.onHead, c.onBody, c.onWrite = c.smallRead, c.headRead, c.bodyRead, c.written
 	return c
 }
 
+// expire sets the deadline of what comes next, if the server has timeouts.
+func (c *conn) expire(d time.Duration) {
+	switch {
+	case c.tcp == nil:
+	case d > 0:
+		c.tcp.ExpiresAfter(d)
+	default:
+		c.tcp.ExpiresNever()
+	}
+}
+
 func (c *conn) start() {
-	c.tcp.ExpiresAfter(c.srv.cfg.HandshakeTimeout)
+	c.expire(c.srv.cfg.HandshakeTimeout)
 	c.s.AsyncHandshake(asio.HandshakeServer, c.onHandshake)
 }
 
@@ -65,25 +84,45 @@ func (c *conn) handshaken(err error) {
 }
 
 func (c *conn) readHead() {
-	c.tcp.ExpiresAfter(c.srv.cfg.IdleTimeout)
+	c.expire(c.srv.cfg.IdleTimeout)
 	if c.buf != nil && c.buf.Len() > 0 { // pipelined: the next head is (partly) here
 		asio.AsyncReadUntil(c.s, c.buf, headEnd, c.onHead)
 		return
 	}
 	c.putBuffer()
-	c.s.AsyncReadSome(c.fbufs, c.onFirst)
+	c.s.AsyncReadSome(c.sbufs, c.onSmall)
 }
 
-// firstRead has the first byte of a request: on to its head, in a buffer
-// from the pool.
-func (c *conn) firstRead(n int, err error) {
+// smallRead has the start of a request in small: a whole head with nothing
+// after it is served from there; anything else goes on in a buffer from the
+// pool.
+func (c *conn) smallRead(n int, err error) {
 	if err != nil {
 		c.close()
 		return
 	}
-	c.buf = c.srv.bufs.Get().(*asio.DynamicBuffer)
-	c.buf.Write(c.first[:n])
-	asio.AsyncReadUntil(c.s, c.buf, headEnd, c.onHead)
+	data := c.small[:n]
+	i := bytes.Index(data, headEnd)
+	if i < 0 || i+len(headEnd) < n {
+		c.buf = c.srv.bufs.Get().(*asio.DynamicBuffer)
+		c.buf.Write(data)
+		if i < 0 {
+			asio.AsyncReadUntil(c.s, c.buf, headEnd, c.onHead)
+		} else {
+			c.headRead(i+len(headEnd), nil)
+		}
+		return
+	}
+	req, perr := parseRequest(data)
+	if perr != nil || req.length > 0 {
+		c.buf = c.srv.bufs.Get().(*asio.DynamicBuffer)
+		c.buf.Write(data)
+		c.headRead(n, nil)
+		return
+	}
+	c.req = req
+	c.reply = appendReply(c.reply[:0], &c.req, nil)
+	c.send(c.reply, c.req.close)
 }
 
 func (c *conn) putBuffer() {

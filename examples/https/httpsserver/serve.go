@@ -17,11 +17,11 @@ import (
 
 // Config says where and how to serve.
 type Config struct {
-	Addr             string      // host:port to listen on
-	Contexts         int         // IOContexts, each Run by a goroutine of its own (at least 1)
-	TLS              *tls.Config // certificates, ALPN...; NextProtos defaults to http/1.1
-	HandshakeTimeout time.Duration
-	IdleTimeout      time.Duration // for each request head, from the end of the last reply
+	Addr             string        // host:port to listen on
+	Contexts         int           // IOContexts, each Run by a goroutine of its own (at least 1)
+	TLS              *tls.Config   // certificates, ALPN...; NextProtos defaults to http/1.1
+	HandshakeTimeout time.Duration // 0: 10 s; negative: none
+	IdleTimeout      time.Duration // for each request head, from the end of the last reply; 0: 2 min; negative: none
 	MaxHeader        int           // largest request head
 	MaxBody          int           // largest request body
 }
@@ -49,10 +49,10 @@ func Listen(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg.Contexts = max(cfg.Contexts, 1)
-	if cfg.HandshakeTimeout <= 0 {
+	if cfg.HandshakeTimeout == 0 {
 		cfg.HandshakeTimeout = 10 * time.Second
 	}
-	if cfg.IdleTimeout <= 0 {
+	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 2 * time.Minute
 	}
 	if cfg.MaxHeader <= 0 {

@@ -157,3 +157,49 @@ func TestConnectionClose(t *testing.T) {
 		t.Errorf("%d connections still counted", n)
 	}
 }
+
+// TestLargeHeadsAndPipelining: a head larger than the connection's small
+// buffer, and requests pipelined in one write, are answered in order; over
+// a server without timeouts too (TLS straight over the socket).
+func TestLargeHeadsAndPipelining(t *testing.T) {
+	for _, timeouts := range []bool{true, false} {
+		cert, pool, err := SelfSigned("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := Config{Addr: "127.0.0.1:0", TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}
+		if !timeouts {
+			cfg.HandshakeTimeout, cfg.IdleTimeout = -1, -1
+		}
+		srv, err := Listen(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{RootCAs: pool})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		big := "GET / HTTP/1.1\r\nX-Big: " + strings.Repeat("b", 1000) + "\r\n\r\n"
+		small := "GET /nope HTTP/1.1\r\n\r\n"
+		post := "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+		io.WriteString(conn, big)
+		io.WriteString(conn, small+post+small+"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+		reply, err := io.ReadAll(conn)
+		conn.Close()
+		srv.Close()
+		want := []string{"200 OK", "404 Not Found", "200 OK", "404 Not Found", "200 OK"}
+		parts := strings.Split(string(reply), "HTTP/1.1 ")[1:]
+		if err != nil || len(parts) != len(want) {
+			t.Fatalf("timeouts %v: %d replies, %v:\n%s", timeouts, len(parts), err, reply)
+		}
+		for i, p := range parts {
+			if !strings.HasPrefix(p, want[i]) {
+				t.Errorf("timeouts %v: reply %d: %q", timeouts, i, p)
+			}
+		}
+		if !strings.Contains(parts[2], "\r\n\r\nhello") {
+			t.Errorf("echo: %q", parts[2])
+		}
+	}
+}
