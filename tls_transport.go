@@ -61,6 +61,12 @@ func (t *tlsTransport) Read(p []byte) (int, error) {
 			hs.step[0] = s.inputSpaceLocked(tlsBufClasses[2])
 			s.mu.Unlock()
 			s.next.AsyncReadSome(hs.step[:], hs.readH, hs.readOpts[:]...)
+			s.mu.Lock()
+			aborted := hs.dead != nil
+			s.mu.Unlock()
+			if aborted { // abortHandshake came before the read could hear it
+				hs.rsig.Emit(CancelAll)
+			}
 		} else {
 			s.mu.Unlock()
 			<-hs.wake
