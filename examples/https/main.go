@@ -1,7 +1,9 @@
 // Https is an HTTPS/1.1 keep-alive server on package asio: each connection
 // is an asio.TLSStream (the standard library's crypto/tls, driven from the
 // event loop, with no goroutine per connection) over a TCPStream whose
-// deadline bounds the handshake and each wait for a request.
+// deadline bounds the handshake; an idle timeout, swept once per tick on
+// each IOContext, closes connections that wait too long for a request. A
+// quiet connection holds 256 bytes of request buffer and no goroutine.
 //
 // Routes: GET / answers "Hello, World!", POST /echo sends the body back
 // (Content-Length bodies only); anything else is 404. A client that speaks

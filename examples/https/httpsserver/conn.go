@@ -11,36 +11,40 @@ import (
 )
 
 // conn serves one connection: a TLSStream over a TCPStream, whose deadline
-// bounds the handshake, then each wait for a request head (over the
-// TCPSocket itself when the server has no timeouts). Its handlers are
-// method values made once; the reply buffer is reused.
+// bounds the handshake (over the TCPSocket itself without a handshake
+// timeout); the idle timeout is its loop's sweep. Its handlers are method
+// values made once; the reply buffer is reused.
 //
 // A quiet connection holds a small buffer only: it waits for the next
 // request in 256 bytes of its own, where a usual request head fits whole
 // and is answered from there. A larger head, a body or pipelined requests
 // go on in a DynamicBuffer from the server's pool, given back once empty.
 type conn struct {
-	srv    *Server
-	tcp    *asio.TCPStream // nil without timeouts
-	s      *asio.TLSStream
-	buf    *asio.DynamicBuffer // nil unless a request needs more than small
-	small  [256]byte
-	sbufs  asio.Buffers // small[:]
-	req    request
-	reply  []byte
-	wbufs  asio.Buffers
-	closed bool
+	srv     *Server
+	l       *loop
+	slot    int             // index in l.conns
+	waiting bool            // an operation is pending: the idle timeout applies
+	since   time.Time       // when it started, on l's coarse clock
+	tcp     *asio.TCPStream // nil without a handshake timeout
+	s       *asio.TLSStream
+	buf     *asio.DynamicBuffer // nil unless a request needs more than small
+	small   [256]byte
+	sbufs   asio.Buffers // small[:]
+	req     request
+	reply   []byte
+	wbufs   asio.Buffers
+	closed  bool
 
 	onHandshake, onShutdown          func(error)
 	onSmall, onHead, onBody, onWrite func(int, error)
 }
 
-func newConn(srv *Server, sock *asio.TCPSocket) *conn {
+func newConn(srv *Server, l *loop, sock *asio.TCPSocket) *conn {
 	sock.SetNoDelay(true)
-	c := &conn{srv: srv, wbufs: make(asio.Buffers, 1)}
+	c := &conn{srv: srv, l: l, wbufs: make(asio.Buffers, 1)}
 	c.sbufs = asio.Buffers{c.small[:]}
 	var next asio.AsyncStream = sock
-	if srv.cfg.HandshakeTimeout > 0 || srv.cfg.IdleTimeout > 0 {
+	if srv.cfg.HandshakeTimeout > 0 {
 		c.tcp = asio.WrapTCPStream(sock)
 		next = c.tcp
 	}
@@ -50,23 +54,22 @@ func newConn(srv *Server, sock *asio.TCPSocket) *conn {
 	return c
 }
 
-// expire sets the deadline of what comes next, if the server has timeouts.
-func (c *conn) expire(d time.Duration) {
-	switch {
-	case c.tcp == nil:
-	case d > 0:
-		c.tcp.ExpiresAfter(d)
-	default:
-		c.tcp.ExpiresNever()
-	}
-}
+// wait marks an operation pending, for the idle sweep; done clears it.
+func (c *conn) wait() { c.waiting, c.since = true, c.l.now }
+func (c *conn) done() { c.waiting = false }
 
 func (c *conn) start() {
-	c.expire(c.srv.cfg.HandshakeTimeout)
+	c.l.add(c)
+	if c.tcp != nil {
+		c.tcp.ExpiresAfter(c.srv.cfg.HandshakeTimeout)
+	}
 	c.s.AsyncHandshake(asio.HandshakeServer, c.onHandshake)
 }
 
 func (c *conn) handshaken(err error) {
+	if c.tcp != nil {
+		c.tcp.ExpiresNever()
+	}
 	var re tls.RecordHeaderError
 	if errors.As(err, &re) && re.Conn != nil {
 		// A client that speaks plain HTTP to the TLS port, as net/http
@@ -84,7 +87,7 @@ func (c *conn) handshaken(err error) {
 }
 
 func (c *conn) readHead() {
-	c.expire(c.srv.cfg.IdleTimeout)
+	c.wait()
 	if c.buf != nil && c.buf.Len() > 0 { // pipelined: the next head is (partly) here
 		asio.AsyncReadUntil(c.s, c.buf, headEnd, c.onHead)
 		return
@@ -97,6 +100,7 @@ func (c *conn) readHead() {
 // after it is served from there; anything else goes on in a buffer from the
 // pool.
 func (c *conn) smallRead(n int, err error) {
+	c.done()
 	if err != nil {
 		c.close()
 		return
@@ -134,6 +138,7 @@ func (c *conn) putBuffer() {
 }
 
 func (c *conn) headRead(n int, err error) {
+	c.done()
 	switch {
 	case errors.Is(err, asio.ErrMessageTooLong):
 		c.send(tooLargeReply, true)
@@ -154,6 +159,7 @@ func (c *conn) headRead(n int, err error) {
 	c.buf.Consume(n)
 	c.req = req
 	if need := req.length - c.buf.Len(); need > 0 {
+		c.wait()
 		asio.AsyncRead(c.s, asio.Buffers{c.buf.Prepare(need)}, c.onBody)
 		return
 	}
@@ -161,6 +167,7 @@ func (c *conn) headRead(n int, err error) {
 }
 
 func (c *conn) bodyRead(n int, err error) {
+	c.done()
 	c.buf.Commit(n)
 	if err != nil {
 		c.close()
@@ -179,10 +186,12 @@ func (c *conn) serve() {
 func (c *conn) send(b []byte, last bool) {
 	c.req.close = last
 	c.wbufs[0] = b
+	c.wait()
 	asio.AsyncWrite(c.s, c.wbufs, c.onWrite)
 }
 
 func (c *conn) written(_ int, err error) {
+	c.done()
 	switch {
 	case err != nil:
 		c.close()
@@ -204,6 +213,7 @@ func (c *conn) close() {
 func (c *conn) finish() {
 	if !c.closed {
 		c.closed = true
+		c.l.remove(c)
 		c.srv.conns.Add(-1)
 	}
 }

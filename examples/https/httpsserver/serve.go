@@ -21,7 +21,7 @@ type Config struct {
 	Contexts         int           // IOContexts, each Run by a goroutine of its own (at least 1)
 	TLS              *tls.Config   // certificates, ALPN...; NextProtos defaults to http/1.1
 	HandshakeTimeout time.Duration // 0: 10 s; negative: none
-	IdleTimeout      time.Duration // for each request head, from the end of the last reply; 0: 2 min; negative: none
+	IdleTimeout      time.Duration // how long a read or write may wait (a sweep, precise to a quarter of it); 0: 2 min; negative: none
 	MaxHeader        int           // largest request head
 	MaxBody          int           // largest request body
 }
@@ -30,6 +30,7 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	ctxs   []*asio.IOContext
+	loops  []*loop
 	guards []*asio.WorkGuard
 	acc    *asio.TCPAcceptor
 	next   int
@@ -76,6 +77,7 @@ func Listen(cfg Config) (*Server, error) {
 		}
 		s.ctxs = append(s.ctxs, ctx)
 		s.guards = append(s.guards, asio.NewWorkGuard(ctx.Executor()))
+		s.loops = append(s.loops, newLoop(ctx, cfg.IdleTimeout))
 	}
 	if s.acc, err = asio.ListenTCP(s.ctxs[0].Executor(), ep); err != nil {
 		s.closeContexts()
@@ -112,6 +114,9 @@ func (s *Server) Close() error {
 		ctx.Stop()
 	}
 	s.wg.Wait()
+	for _, l := range s.loops {
+		l.stop()
+	}
 	s.closeContexts()
 	return err
 }
@@ -124,9 +129,7 @@ func (s *Server) closeContexts() {
 
 // accept waits for the next connection, to be served by the next context.
 func (s *Server) accept() {
-	ctx := s.ctxs[s.next%len(s.ctxs)]
-	s.next++
-	s.acc.AsyncAcceptOn(ctx.Executor(), s.onAcc)
+	s.acc.AsyncAcceptOn(s.ctxs[s.next%len(s.ctxs)].Executor(), s.onAcc)
 }
 
 func (s *Server) accepted(sock *asio.TCPSocket, err error) {
@@ -135,8 +138,9 @@ func (s *Server) accepted(sock *asio.TCPSocket, err error) {
 		return // closing
 	case err == nil:
 		s.conns.Add(1)
-		c := newConn(s, sock)
+		c := newConn(s, s.loops[s.next%len(s.loops)], sock)
 		sock.Executor().Post(c.start) // start on the socket's own context
 	}
+	s.next++
 	s.accept() // after an error too (EMFILE and the like): the next may work
 }

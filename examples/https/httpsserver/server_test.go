@@ -1,6 +1,7 @@
 package httpsserver
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -201,5 +202,46 @@ func TestLargeHeadsAndPipelining(t *testing.T) {
 		if !strings.Contains(parts[2], "\r\n\r\nhello") {
 			t.Errorf("echo: %q", parts[2])
 		}
+	}
+}
+
+// TestTimeouts: a client that says nothing is cut off by the handshake
+// timeout (the TCPStream's deadline), and one that goes quiet after a
+// request by the idle sweep.
+func TestTimeouts(t *testing.T) {
+	cert, pool, err := SelfSigned("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := Listen(Config{Addr: "127.0.0.1:0", TLS: &tls.Config{Certificates: []tls.Certificate{cert}},
+		HandshakeTimeout: 100 * time.Millisecond, IdleTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	raw, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(10 * time.Second))
+	if n, err := raw.Read(make([]byte, 1)); err == nil {
+		t.Errorf("silent client: read %d bytes, want the connection closed", n)
+	}
+	conn, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "GET / HTTP/1.1\r\n\r\n")
+	r := bufio.NewReader(conn)
+	var reply bytes.Buffer
+	_, err = io.Copy(&reply, r) // the reply, then the idle timeout closes
+	if !strings.HasSuffix(reply.String(), "Hello, World!") {
+		t.Errorf("reply %q, %v", reply.String(), err)
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Error("the idle connection was not closed by the server")
 	}
 }
