@@ -24,7 +24,7 @@ func (s *TLSStream) AsyncReadSome(b Buffers, h func(n int, err error), opts ...O
 	if err == nil && r.pending && !empty {
 		err = ErrOperationInProgress
 	}
-	if err != nil || empty {
+	if err != nil || (empty && r.pending) {
 		s.mu.Unlock()
 		s.refuseN(opts, h, err)
 		return
@@ -33,6 +33,12 @@ func (s *TLSStream) AsyncReadSome(b Buffers, h func(n int, err error), opts ...O
 	r.bufs = append(r.bufs[:0], b...)
 	if r.beginLocked(opts) {
 		r.postLocked(0, ErrOperationAborted, true)
+		return
+	}
+	if empty {
+		// (0, nil), posted through the op, allocating nothing: what
+		// AsyncReadUntil's last step over a found delimiter does.
+		r.postLocked(0, nil, true)
 		return
 	}
 	buffered := s.inOff < s.inEnd || r.more
