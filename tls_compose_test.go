@@ -14,10 +14,15 @@ import (
 // tlStreamPair returns a client and a server TLSStream over a socket pair
 // of ctx, handshaken with cfgs (nil: the usual pair at version v).
 func tlStreamPair(t testing.TB, ctx *asio.IOContext, runID uint64, v uint16) (client, server *asio.TLSStream) {
+	return tlStreamPairOver(t, ctx, tlNexts[0], v)
+}
+
+// tlStreamPairOver is tlStreamPair over the next layer next makes.
+func tlStreamPairOver(t testing.TB, ctx *asio.IOContext, next tlNext, v uint16) (client, server *asio.TLSStream) {
 	t.Helper()
 	a, b := tlSocketPair(t, ctx)
-	client = asio.NewTLSStream(a, tlClientConfig(t, v))
-	server = asio.NewTLSStream(b, tlServerConfig(t, v))
+	client = asio.NewTLSStream(next.wrap(a), tlClientConfig(t, v))
+	server = asio.NewTLSStream(next.wrap(b), tlServerConfig(t, v))
 	ch := make(chan error, 2)
 	server.AsyncHandshake(asio.HandshakeServer, func(err error) { ch <- err })
 	client.AsyncHandshake(asio.HandshakeClient, func(err error) { ch <- err })
@@ -42,39 +47,43 @@ func tlPattern(n, seed int) []byte {
 // AsyncRead: many records, partial records per read, writes larger than
 // one AsyncWriteSome.
 func TestTLSStreamBulkBothWays(t *testing.T) {
-	for _, ver := range tlVersions {
-		t.Run(ver.name, func(t *testing.T) {
-			ctx, _ := tlContext(t)
-			client, server := tlStreamPair(t, ctx, 0, ver.v)
-			const size = 1 << 20
-			type res struct {
-				what string
-				n    int
-				err  error
-			}
-			ch := make(chan res, 4)
-			up, down := tlPattern(size, 1), tlPattern(size, 2)
-			gotUp, gotDown := make([]byte, size), make([]byte, size)
-			// Three buffers: a small one (gathered), a large one, a small one.
-			asio.AsyncWrite(client, asio.Buffers{up[:100], up[100 : size-10], up[size-10:]}, func(n int, err error) { ch <- res{"client write", n, err} })
-			asio.AsyncWrite(server, asio.Buffers{down}, func(n int, err error) { ch <- res{"server write", n, err} })
-			asio.AsyncRead(server, asio.Buffers{gotUp[:size/2], gotUp[size/2:]}, func(n int, err error) { ch <- res{"server read", n, err} })
-			asio.AsyncRead(client, asio.Buffers{gotDown}, func(n int, err error) { ch <- res{"client read", n, err} })
-			for range 4 {
-				var r res
-				select {
-				case r = <-ch:
-				case <-time.After(tlWait):
-					t.Fatal("bulk transfer: no completion")
-				}
-				if r.err != nil || r.n != size {
-					t.Fatalf("%s: %d, %v", r.what, r.n, r.err)
-				}
-			}
-			if !bytes.Equal(gotUp, up) || !bytes.Equal(gotDown, down) {
-				t.Fatal("data differ")
-			}
-		})
+	for _, next := range tlNexts {
+		for _, ver := range tlVersions {
+			t.Run(next.name+"/"+ver.name, func(t *testing.T) { tlBulk(t, next, ver.v) })
+		}
+	}
+}
+
+func tlBulk(t *testing.T, next tlNext, v uint16) {
+	ctx, _ := tlContext(t)
+	client, server := tlStreamPairOver(t, ctx, next, v)
+	const size = 1 << 20
+	type res struct {
+		what string
+		n    int
+		err  error
+	}
+	ch := make(chan res, 4)
+	up, down := tlPattern(size, 1), tlPattern(size, 2)
+	gotUp, gotDown := make([]byte, size), make([]byte, size)
+	// Three buffers: a small one (gathered), a large one, a small one.
+	asio.AsyncWrite(client, asio.Buffers{up[:100], up[100 : size-10], up[size-10:]}, func(n int, err error) { ch <- res{"client write", n, err} })
+	asio.AsyncWrite(server, asio.Buffers{down}, func(n int, err error) { ch <- res{"server write", n, err} })
+	asio.AsyncRead(server, asio.Buffers{gotUp[:size/2], gotUp[size/2:]}, func(n int, err error) { ch <- res{"server read", n, err} })
+	asio.AsyncRead(client, asio.Buffers{gotDown}, func(n int, err error) { ch <- res{"client read", n, err} })
+	for range 4 {
+		var r res
+		select {
+		case r = <-ch:
+		case <-time.After(tlWait):
+			t.Fatal("bulk transfer: no completion")
+		}
+		if r.err != nil || r.n != size {
+			t.Fatalf("%s: %d, %v", r.what, r.n, r.err)
+		}
+	}
+	if !bytes.Equal(gotUp, up) || !bytes.Equal(gotDown, down) {
+		t.Fatal("data differ")
 	}
 }
 
