@@ -16,7 +16,10 @@
 // request, and a KeyUpdate that requests one back: s_client's "K").
 //
 //	go run ./cmd/tlsbench              # from the bench module
-//	go run ./cmd/tlsbench -quick       # one short round
+//	go run ./cmd/tlsbench -quick       # one short round (10 s), a smoke test
+//
+// It exits non-zero when curl or s_client does not get its answers, or
+// the asio server adds goroutines for idle connections.
 package main
 
 import (
@@ -94,7 +97,16 @@ func main() {
 	if *only == "" {
 		report(results)
 	}
-	checkClients(bin)
+	ok := checkClients(bin)
+	for _, r := range results["asio"] {
+		if strings.Contains(*what, "idle") && r.goroutines > 0 {
+			log.Printf("FAIL: the asio server added %d goroutines for idle connections", r.goroutines)
+			ok = false
+		}
+	}
+	if !ok {
+		os.Exit(1)
+	}
 }
 
 func buildServer() string {
@@ -369,12 +381,14 @@ func report(results map[string][]result) {
 }
 
 // checkClients runs curl and openssl s_client against the asio server:
-// a request each, and a KeyUpdate from s_client that asks for one back.
-func checkClients(bin string) {
+// a request each, and a KeyUpdate from s_client that asks for one back. It
+// reports whether all went as they should.
+func checkClients(bin string) bool {
 	s := start(bin, "asio")
 	defer s.stop()
 	out, err := exec.Command("curl", "-sk", "--http1.1", "https://"+s.addr+"/").CombinedOutput()
 	fmt.Printf("\ncurl: %q %v\n", out, err)
+	ok := err == nil && string(out) == "Hello, World!"
 	// s_client: a request, then "K" (a KeyUpdate requesting one back) on a
 	// line of its own, then a second request on the same connection; each
 	// step once s_client has shown the answer to the one before. In its
@@ -385,7 +399,7 @@ func checkClients(bin string) {
 	sc.Stderr = sc.Stdout
 	if err := sc.Start(); err != nil {
 		fmt.Printf("openssl: %v\n", err)
-		return
+		return false
 	}
 	var mu sync.Mutex
 	var seen strings.Builder
@@ -423,4 +437,5 @@ func checkClients(bin string) {
 	sc.Process.Kill()
 	sc.Wait()
 	fmt.Printf("openssl s_client: first reply %v, KeyUpdate (update requested) %v, reply after it %v\n", first, keyUpdate, second)
+	return ok && first && keyUpdate && second
 }
