@@ -1,0 +1,58 @@
+// Http is an HTTP/1.1 server on package asio: keep-alive connections,
+// pipelined requests answered in order, one IOContext per core.
+//
+// Each request head is read with one AsyncReadUntil into a DynamicBuffer
+// whose maximum is the largest head allowed (-max-header), and each reply is
+// one WriteQueue.AsyncWrite; requests pipelined behind a head wait in the
+// buffer, where the next AsyncReadUntil finds them without a system call.
+// A head larger than the maximum gets 431 Request Header Fields Too Large
+// and the connection closes after it. The server code is the importable
+// package httpserver (the bench module measures it with wrk).
+//
+// Routes: GET / answers "Hello, World!", HEAD / its headers, POST /echo
+// sends the request body back; anything else is 404 or 405. Request bodies
+// need a Content-Length (at most -max-body bytes); Transfer-Encoding gets
+// 501.
+//
+// Try it:
+//
+//	go run ./examples/http                  # listens on 127.0.0.1:8080
+//	curl -v http://127.0.0.1:8080/          # in another terminal
+//	curl --data-binary @README.md http://127.0.0.1:8080/echo
+//	wrk -c 50 -d 5s http://127.0.0.1:8080/
+//
+// Ctrl-C (SIGINT) or SIGTERM stops it.
+package main
+
+import (
+	"flag"
+	"log"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/goasio/asio/examples/http/httpserver"
+)
+
+func main() {
+	var cfg httpserver.Config
+	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	flag.IntVar(&cfg.Contexts, "contexts", runtime.GOMAXPROCS(0), "IOContexts, one goroutine each")
+	flag.IntVar(&cfg.MaxHeader, "max-header", 8<<10, "largest request head in bytes")
+	flag.IntVar(&cfg.MaxBody, "max-body", 1<<20, "largest request body in bytes")
+	flag.Parse()
+	srv, err := httpserver.Listen(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("serving HTTP on %v with %d IOContext(s), %s backend; Ctrl-C stops",
+		srv.Addr(), srv.Contexts(), srv.Backend())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	if err := srv.Close(); err != nil {
+		log.Fatal(err)
+	}
+}
