@@ -42,6 +42,8 @@ func main() {
 	flag.IntVar(&cfg.MaxHeader, "max-header", 8<<10, "largest request head in bytes")
 	flag.IntVar(&cfg.MaxBody, "max-body", 1<<20, "largest request body in bytes")
 	flag.Parse()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	srv, err := httpserver.Listen(cfg)
 	if err != nil {
 		log.Fatal(err)
@@ -49,8 +51,6 @@ func main() {
 	log.Printf("serving HTTP on %v with %d IOContext(s), %s backend; Ctrl-C stops",
 		srv.Addr(), srv.Contexts(), srv.Backend())
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
 	if err := srv.Close(); err != nil {
 		log.Fatal(err)
