@@ -280,4 +280,3 @@ func parseInt(b []byte) (int, bool) {
 	}
 	return n, true
 }
-
