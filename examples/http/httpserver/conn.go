@@ -23,11 +23,12 @@ var headEnd = []byte("\r\n\r\n")
 // conn serves one connection. Every handler runs on the socket's context,
 // one at a time, so its fields need no lock. The steps:
 //
-//	readHead → onHead → (readBody → onBody →) serve → send → readHead …
+//	readHead → headRead → readBody (→ bodyRead) → serve → send → readHead …
 //
 // Each request head is one AsyncReadUntil into a DynamicBuffer whose maximum
 // is MaxHeader; requests pipelined behind it stay in the buffer and the next
-// AsyncReadUntil finds them without a read. Each reply is one
+// AsyncReadUntil finds them without a read. A body is read into a slice of
+// its own (the buffer holds heads only, so its maximum is the head limit). Each reply is one
 // WriteQueue.AsyncWrite, so replies go out in request order while the next
 // requests are parsed.
 type conn struct {
@@ -38,8 +39,9 @@ type conn struct {
 
 	req    Request // the request being read; Method and Target cleared once routed
 	route  Route
-	head   int // length of its head in buf
-	queued int // replies queued and not yet written
+	head   int    // length of its head in buf
+	body   []byte // its body, while it is read
+	queued int    // replies queued and not yet written
 
 	paused  bool        // reading stopped until the replies drain
 	closing bool        // no more requests: close once the replies are out
@@ -78,7 +80,7 @@ func (c *conn) headRead(n int, err error) {
 		return
 	}
 	c.route = Lookup(&req)
-	req.Method, req.Target = nil, nil // they point into buf, which the body read may move
+	req.Method, req.Target = nil, nil // they point into buf
 	c.req, c.head = req, n
 	if req.ContentLength > int64(c.srv.cfg.MaxBody) {
 		c.fail(ErrBodyTooLarge)
@@ -87,38 +89,41 @@ func (c *conn) headRead(n int, err error) {
 	c.readBody()
 }
 
-// readBody reads until the buffer holds the whole body, then serves. A body
-// on a route that does not use it is read past all the same.
+// readBody takes the body: what of it the head's reads brought is in the
+// buffer, the rest is read straight into the body with one AsyncRead. A
+// body on a route that does not use it is read all the same, to find the
+// next request.
 func (c *conn) readBody() {
-	missing := c.head + int(c.req.ContentLength) - c.buf.Len()
-	if missing <= 0 {
-		c.serve()
+	c.buf.Consume(c.head)
+	if c.req.ContentLength == 0 {
+		c.serve(nil)
 		return
 	}
-	// One read may bring requests pipelined behind the body too.
-	asio.AsyncReadCond(c.sock, asio.Buffers{c.buf.Prepare(max(missing, 4096))},
-		asio.TransferAtLeast(missing), c.onBody)
+	c.body = make([]byte, c.req.ContentLength)
+	n := copy(c.body, c.buf.Bytes())
+	c.buf.Consume(n)
+	if n == len(c.body) {
+		c.serve(c.body)
+		return
+	}
+	asio.AsyncRead(c.sock, asio.Buffers{c.body[n:]}, c.onBody)
 }
 
-func (c *conn) bodyRead(n int, err error) {
-	c.buf.Commit(n)
+func (c *conn) bodyRead(_ int, err error) {
 	if c.done {
 		return
 	}
-	if err != nil {
+	if err != nil { // io.EOF: the client closed mid-body
 		c.finish(err)
 		return
 	}
-	c.serve()
+	c.serve(c.body)
 }
 
-// serve replies to the request whose head and body are in the buffer, and
-// goes on to the next.
-func (c *conn) serve() {
-	total := c.head + int(c.req.ContentLength)
-	reply := Respond(c.route, &c.req, c.buf.Bytes()[c.head:total])
-	c.buf.Consume(total)
-	c.send(reply)
+// serve replies to the request and goes on to the next.
+func (c *conn) serve(body []byte) {
+	c.body = nil
+	c.send(Respond(c.route, &c.req, body))
 	switch {
 	case !c.req.KeepAlive:
 		c.closing = true

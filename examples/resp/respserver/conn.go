@@ -3,6 +3,7 @@ package respserver
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/goasio/asio"
@@ -25,8 +26,8 @@ var crlf = []byte("\r\n")
 // A command is either a multibulk array (*N, then N times $len and the
 // bytes) or an inline line of words. Each line is one AsyncReadUntil of
 // CRLF into a DynamicBuffer whose maximum is MaxInline; a bulk string is
-// taken from the buffer when it is there and read with one AsyncReadCond
-// (TransferAtLeast) when it is not. Commands pipelined behind one stay in
+// taken from the buffer as far as it is there, and the rest is read
+// straight into the command's argument arena with one AsyncRead. Commands pipelined behind one stay in
 // the buffer, where the next AsyncReadUntil finds them without a read. Each
 // reply is one WriteQueue.AsyncWrite, in command order.
 type conn struct {
@@ -121,39 +122,41 @@ func (c *conn) lineRead(n int, err error) {
 	}
 }
 
-// readBulk reads until the buffer holds the bulk string and its CRLF.
+// readBulk takes the bulk string and its CRLF into the arena: what of it
+// the line reads brought is in the buffer, the rest is read straight into
+// the arena with one AsyncRead.
 func (c *conn) readBulk() {
-	missing := c.bulk + 2 - c.buf.Len()
-	if missing <= 0 {
+	start := len(c.arena)
+	c.arena = slices.Grow(c.arena, c.bulk+2)[:start+c.bulk+2]
+	n := copy(c.arena[start:], c.buf.Bytes())
+	c.buf.Consume(n)
+	if n == c.bulk+2 {
 		c.bulkIn()
 		return
 	}
-	asio.AsyncReadCond(c.sock, asio.Buffers{c.buf.Prepare(max(missing, 4096))},
-		asio.TransferAtLeast(missing), c.onBulk)
+	asio.AsyncRead(c.sock, asio.Buffers{c.arena[start+n:]}, c.onBulk)
 }
 
-func (c *conn) bulkRead(n int, err error) {
-	c.buf.Commit(n)
+func (c *conn) bulkRead(_ int, err error) {
 	if c.done {
 		return
 	}
-	if err != nil {
+	if err != nil { // io.EOF: the client closed mid-string
 		c.finish(err)
 		return
 	}
 	c.bulkIn()
 }
 
-// bulkIn takes the bulk string out of the buffer.
+// bulkIn ends the bulk string now at the arena's end.
 func (c *conn) bulkIn() {
-	b := c.buf.Bytes()
-	if !bytes.Equal(b[c.bulk:c.bulk+2], crlf) {
+	end := len(c.arena) - 2
+	if !bytes.Equal(c.arena[end:], crlf) {
 		c.fail("expected CRLF after a bulk string")
 		return
 	}
-	c.arena = append(c.arena, b[:c.bulk]...)
-	c.ends = append(c.ends, len(c.arena))
-	c.buf.Consume(c.bulk + 2)
+	c.arena = c.arena[:end]
+	c.ends = append(c.ends, end)
 	if c.argc--; c.argc > 0 {
 		c.readLine()
 		return
@@ -171,6 +174,9 @@ func (c *conn) exec() {
 		start = end
 	}
 	reply, quit := c.srv.store.Exec(c.args)
+	if cap(c.arena) > 64<<10 {
+		c.arena = nil // do not keep a large argument's memory while idle
+	}
 	c.send(reply)
 	switch {
 	case quit:
