@@ -435,3 +435,33 @@ func TestMainStopsOnSignal(t *testing.T) {
 	}
 	c.eof()
 }
+
+// BenchmarkPipelinedGet measures one connection sending 16 pipelined GETs
+// of a 10-byte value at a time; allocs/op are per command, and the client
+// allocates nothing, so they are the server's (and the library's) own.
+func BenchmarkPipelinedGet(b *testing.B) {
+	srv, err := respserver.Listen(respserver.Config{Addr: "127.0.0.1:0", Contexts: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(command("SET", "key", "0123456789"))
+	buf := make([]byte, 16*len("$10\r\n0123456789\r\n"))
+	io.ReadFull(c, buf[:5])
+	req := bytes.Repeat(command("GET", "key"), 16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += 16 {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

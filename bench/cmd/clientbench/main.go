@@ -78,7 +78,7 @@ func benchMain() int {
 	flag.IntVar(&cfg.rounds, "rounds", 5, "interleaved rounds; figures are medians over them")
 	flag.DurationVar(&cfg.duration, "duration", 3*time.Second, "wrk's duration (-d)")
 	flag.IntVar(&cfg.requests1, "requests", 150_000, "redis-benchmark requests (-n) without pipelining")
-	flag.IntVar(&cfg.requests16, "requests-pipelined", 1_000_000, "redis-benchmark requests (-n) with -P 16")
+	flag.IntVar(&cfg.requests16, "requests-pipelined", 400_000, "redis-benchmark requests (-n) with -P 16")
 	flag.IntVar(&cfg.conns, "conns", 50, "connections (wrk -c, redis-benchmark -c)")
 	flag.IntVar(&cfg.serverCPU, "server-cpu", 0, "CPU the server is pinned to")
 	flag.IntVar(&cfg.loadCPU, "load-cpu", 1, "CPU the client (and this program) is pinned to")
