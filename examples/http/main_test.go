@@ -172,6 +172,22 @@ func TestPipelined(t *testing.T) {
 			t.Fatalf("reply %d: %q (%v), want %q", i, got, err, w)
 		}
 	}
+	// An empty line between requests is ignored, and a client that
+	// expects 100-continue gets it before it sends the body.
+	fmt.Fprint(c, "\r\nPOST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+	line, err := br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("100-continue: %q, %v", line, err)
+	}
+	if line, err := br.ReadString('\n'); err != nil || line != "\r\n" {
+		t.Fatalf("after 100 Continue: %q, %v", line, err)
+	}
+	fmt.Fprint(c, "hello")
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after 100-continue: %v, %v", resp, err)
+	} else if b, _ := io.ReadAll(resp.Body); string(b) != "hello" {
+		t.Fatalf("echoed %q", b)
+	}
 	// And the connection is still usable.
 	fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {

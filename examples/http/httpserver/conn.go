@@ -74,6 +74,13 @@ func (c *conn) headRead(n int, err error) {
 		c.finish(err)
 		return
 	}
+	if b := c.buf.Bytes(); b[0] == '\r' && b[1] == '\n' {
+		// An empty line before a request (some clients send one after a
+		// body): ignored, as RFC 9112 asks.
+		c.buf.Consume(2)
+		c.readHead()
+		return
+	}
 	req, err := ParseRequest(c.buf.Bytes()[:n])
 	if err != nil {
 		c.fail(err)
@@ -105,6 +112,9 @@ func (c *conn) readBody() {
 	if n == len(c.body) {
 		c.serve(c.body)
 		return
+	}
+	if c.req.Continue && n == 0 {
+		c.send(Continue) // the client waits for it before sending the body
 	}
 	asio.AsyncRead(c.sock, asio.Buffers{c.body[n:]}, c.onBody)
 }

@@ -43,6 +43,10 @@ var (
 	headKeepAlive  = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n")
 )
 
+// Continue is the interim reply to a request with "Expect: 100-continue"
+// whose body has not arrived: the client sends the body once it reads it.
+var Continue = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+
 // Respond returns the reply to req, whose route is rt and whose body is
 // body (read for RouteEcho only). Replies are HTTP/1.1, as RFC 9112 allows
 // for an HTTP/1.0 request, with "Connection: keep-alive" for an HTTP/1.0

@@ -13,6 +13,7 @@ type Request struct {
 	Minor          int   // HTTP/1.Minor: 0 or 1
 	ContentLength  int64 // 0 when the request has no body
 	KeepAlive      bool  // the connection stays open after the reply
+	Continue       bool  // "Expect: 100-continue": the client waits for 100 Continue before the body
 }
 
 // Errors of ParseRequest, each answered with its own status.
@@ -79,6 +80,8 @@ func ParseRequest(head []byte) (Request, error) {
 			req.ContentLength, seenLength = n, true
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			return req, ErrNotImplemented
+		case bytes.EqualFold(name, []byte("Expect")):
+			req.Continue = bytes.EqualFold(value, []byte("100-continue"))
 		case bytes.EqualFold(name, []byte("Connection")):
 			switch {
 			case hasToken(value, "close"):
