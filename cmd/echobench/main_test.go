@@ -104,7 +104,7 @@ func TestSummary(t *testing.T) {
 	printTable(&out, rows)
 	t.Log("\n" + out.String())
 	// Medians 20 and 20 µs: 1.00×; per round 0.50, 1.50, 0.50.
-	for _, want := range []string{"20.00", "1.00×", "rounds 0.50–1.50×"} {
+	for _, want := range []string{"20.00", "1.00×", "rounds 0.50–1.50×", "verdict, server CPU per message asio/net: pingpong 1.00×"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q in the table", want)
 		}

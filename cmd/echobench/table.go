@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/goasio/asio/internal/loadgen"
@@ -98,6 +99,7 @@ func printTable(w io.Writer, rows []row) {
 		k := [2]string{r.scenario.name, r.server}
 		byKey[k] = append(byKey[k], r)
 	}
+	var verdict []string
 	for _, name := range scenarios {
 		sums := map[string]summary{}
 		for _, srv := range servers {
@@ -130,6 +132,11 @@ func printTable(w io.Writer, rows []row) {
 		}
 		fmt.Fprintf(w, rowFormat, "", "", "asio/net",
 			ratio(a.msgs, n.msgs), "", "", "", ratio(a.cpu, n.cpu), spread)
+		verdict = append(verdict, name+" "+ratio(a.cpu, n.cpu))
+	}
+	if len(verdict) > 0 {
+		fmt.Fprintf(w, "\nverdict, server CPU per message asio/net: %s (msgs/s is mostly the load generator's pace; its ratio moves with the machine)\n",
+			strings.Join(verdict, ", "))
 	}
 }
 
