@@ -365,7 +365,7 @@ func TestClose(t *testing.T) {
 // The example's main serves until SIGTERM, then closes and exits 0.
 func TestMainStopsOnSignal(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-addr", "127.0.0.1:0", "-contexts", "2")
-	cmd.Env = append(os.Environ(), "HTTP_EXAMPLE_MAIN=1")
+	cmd.Env = append(os.Environ(), "HTTP_EXAMPLE_MAIN=1", "GORACE=atexit_sleep_ms=0") // the race runtime sleeps 1s at exit by default
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
