@@ -1,7 +1,8 @@
 package asio
 
 import (
-	"errors"
+	"fmt"
+	"net/netip"
 	"os"
 )
 
@@ -9,14 +10,16 @@ import (
 type Backend int
 
 const (
-	// BackendAuto picks the platform's best backend; the ASIO_BACKEND
-	// environment variable (epoll, iouring, portable) overrides it.
+	// BackendAuto picks the platform's best backend (see the package
+	// documentation); the ASIO_BACKEND environment variable (epoll,
+	// iouring, portable) overrides it.
 	BackendAuto Backend = iota
 	// BackendEpoll is the Linux edge-triggered epoll reactor.
 	BackendEpoll
 	// BackendIOUring is the Linux io_uring proactor.
 	BackendIOUring
-	// BackendPortable runs on the Go runtime poller, on every GOOS.
+	// BackendPortable runs on the Go runtime's poller through package net,
+	// on every GOOS.
 	BackendPortable
 )
 
@@ -33,45 +36,107 @@ func (b Backend) String() string {
 	return "auto"
 }
 
-// ErrBackendUnavailable is returned by NewIOContext for a backend this
-// build or this kernel cannot provide.
-var ErrBackendUnavailable = errors.New("asio: backend not available")
-
-// backend is the boundary between the public types and the machinery that
-// performs I/O: the epoll reactor today, an io_uring proactor or the Go
-// runtime poller beside it. The IOContext drives it from Run; sockets hand
-// it their operations. Every method is safe from any goroutine, and only one
-// goroutine is inside wait at a time.
+// backend is the boundary between the package's I/O objects and the
+// machinery that performs I/O: the epoll reactor, the io_uring proactor,
+// the portable backend on the Go runtime's poller. The scheduler
+// (IOContext, the op pool, executors, strands, timers) and everything
+// built on the I/O objects (composed operations, TCPStream) sit above it
+// and are shared by every backend.
+//
+// A backend receives operations: an op says what to do (its kind and
+// message flags), with whose buffers, and whose handler to call; start
+// gives it to the backend with the descriptor it concerns. The backend
+// performs it its own way (a speculative syscall and a readiness queue; an
+// SQE in a ring; a goroutine blocked in package net) and hands it, finished,
+// to the scheduler with op.handOff under the lock that owned it, then
+// flushes the context's deferred list (deliver.go) once that lock is
+// released. An initiating function never sees its op again.
+//
+// A backend owns a descriptor's state below fdState.mu: its queues, its
+// speculative flags, its handle. It owns the cancellation of one op
+// (cancelOp), of all (cancelAll), and the close of a descriptor with ops in
+// flight (close): it may finish closing later, once the kernel no longer
+// holds anything of it (io_uring), but completes every op exactly once.
+//
+// Every method is safe from any goroutine; wait is called by one goroutine
+// at a time, the context's poller.
 type backend interface {
 	kind() Backend
-	// register makes d's descriptor (d.fd, already open) known to the backend.
-	register(d *fdState) error
-	// deregister forgets d and aborts its queued operations into out.
-	deregister(d *fdState, out *opList)
-	// start performs o on d at once if it can (then it completes it as an
-	// immediate completion), or queues it on direction dir.
-	start(d *fdState, o *op, dir int)
-	// wait blocks up to timeoutMs (-1: no limit) for readiness, performs the
-	// operations it unblocks and appends the completed ones to out.
-	wait(timeoutMs int, out *opList)
+
+	// wait waits up to timeoutMs (-1: no limit, 0: not at all) for
+	// completions, and hands to the scheduler the ops they finish.
+	wait(timeoutMs int)
 	// wake makes a wait in progress, or the next one, return at once.
 	wake()
-	// shutdown aborts every queued operation into out, deregisters and
-	// closes every descriptor, and releases the backend.
-	shutdown(out *opList) error
+	// shutdown closes every descriptor still open, completing its ops
+	// with ErrOperationAborted, and releases the backend. The context
+	// calls it once, after every Run has returned.
+	shutdown() error
+
+	// open makes d a new socket of the given family, not yet bound or
+	// connected (a backend may create the OS socket later, when it
+	// knows how: the portable backend does at Bind, Connect or listen).
+	open(d *fdState, family AddressFamily) error
+	// adopt makes d the connection an accept op took.
+	adopt(d *fdState, a *accepted) error
+	// listen opens, binds and listens on ep, with cfg's options, and
+	// returns the address it listens on.
+	listen(d *fdState, ep netip.AddrPort, cfg *listenConfig) (netip.AddrPort, error)
+	// bind binds d (opened for ep's family if it is not open) to ep.
+	bind(d *fdState, ep netip.AddrPort) error
+	// connectDgram sets the default peer of a datagram socket (opened for
+	// ep's family if it is not open); it never blocks.
+	connectDgram(d *fdState, ep netip.AddrPort) error
+	// control runs f on the open OS descriptor, with d's lock held so that
+	// it cannot be closed meanwhile: socket options, shutdown. If the OS
+	// socket does not exist yet (portable, before Bind or Connect) and
+	// deferrable is true, f is kept and run when it is made.
+	control(d *fdState, deferrable bool, f func(fd uintptr) error) error
+	// endpoint returns d's local or remote address.
+	endpoint(d *fdState, remote bool) (netip.AddrPort, error)
+	// shutdownConn shuts down the read or write side of d, or both.
+	shutdownConn(d *fdState, read, write bool) error
+	// isOpen reports whether d is open.
+	isOpen(d *fdState) bool
+	// cancelAll completes every op of d still waiting with
+	// ErrOperationAborted (ErrBadDescriptor if d is not open).
+	cancelAll(d *fdState) error
+	// close cancels like cancelAll and closes the descriptor.
+	close(d *fdState) error
+
+	// start performs o, counted as work, on d, and hands it to the
+	// scheduler when it is finished: at once (an immediate completion,
+	// never run inside start) or later.
+	start(d *fdState, o *op)
+	// cancelOp completes o with ErrOperationAborted if it is still
+	// waiting on d under key (see op.key); it does nothing otherwise.
+	cancelOp(d *fdState, o *op, key uint64)
+	// bufferFree tells d's backend that the BufferPool its pooled read
+	// waits for has a buffer free, and reports whether a pooled read of d
+	// was waiting for one. No lock is held.
+	bufferFree(d *fdState) bool
+	// do performs o on the calling goroutine, waiting as long as it takes:
+	// the blocking forms, which need no Run.
+	do(d *fdState, o *op) error
 }
 
-func backendFromEnv(b Backend) Backend {
+// selectBackend returns the backend b asks for, after the ASIO_BACKEND
+// environment variable has had its say on BackendAuto. A value that names
+// no backend is an error, never a silent fallback.
+func selectBackend(b Backend) (Backend, error) {
 	if b != BackendAuto {
-		return b
+		return b, nil
 	}
-	switch os.Getenv("ASIO_BACKEND") {
+	switch v := os.Getenv("ASIO_BACKEND"); v {
+	case "", "auto":
+		return BackendAuto, nil
 	case "epoll":
-		return BackendEpoll
+		return BackendEpoll, nil
 	case "iouring":
-		return BackendIOUring
+		return BackendIOUring, nil
 	case "portable":
-		return BackendPortable
+		return BackendPortable, nil
+	default:
+		return 0, fmt.Errorf("asio: ASIO_BACKEND=%q names no backend (epoll, iouring, portable): %w", v, ErrBackendUnavailable)
 	}
-	return BackendAuto
 }

@@ -16,12 +16,14 @@ type SyncReadStream interface {
 }
 
 // Write is the blocking form of AsyncWrite: it writes all of b or stops at
-// the first error, and returns the total written.
+// the first error, and returns the total written. Its steps are offered as
+// AsyncWrite's: the whole rest on the package's own sockets, 64 KiB on
+// other streams.
 func Write(s SyncWriteStream, b Buffers) (int, error) { return WriteCond(s, b, transferAll) }
 
 // WriteCond is the blocking form of AsyncWriteCond.
 func WriteCond(s SyncWriteStream, b Buffers, c CompletionCondition) (int, error) {
-	return transferBlocking(s.WriteSome, b, c)
+	return transferBlocking(offersWhole(s), s.WriteSome, b, c)
 }
 
 // Read is the blocking form of AsyncRead: it fills b or stops at the first
@@ -30,15 +32,19 @@ func Read(s SyncReadStream, b Buffers) (int, error) { return ReadCond(s, b, tran
 
 // ReadCond is the blocking form of AsyncReadCond.
 func ReadCond(s SyncReadStream, b Buffers, c CompletionCondition) (int, error) {
-	return transferBlocking(s.ReadSome, b, c)
+	return transferBlocking(offersWhole(s), s.ReadSome, b, c)
 }
 
-// transferBlocking runs Asio's composed algorithm with a blocking *Some.
-func transferBlocking(some func(Buffers) (int, error), b Buffers, c CompletionCondition) (int, error) {
+// transferBlocking runs Asio's composed algorithm with a blocking *Some,
+// in a pooled transferOp (for its buffer bookkeeping only).
+func transferBlocking(own bool, some func(Buffers) (int, error), b Buffers, c CompletionCondition) (int, error) {
 	if c == nil {
 		c = transferAll
 	}
-	t := transferOp{bufs: append([][]byte(nil), b...)}
+	t := transferPool.Get().(*transferOp)
+	t.own = own
+	t.bufs = append(t.bufs[:0], b...)
+	defer t.release()
 	max := c(nil, 0)
 	for {
 		t.prepare(max)
@@ -53,8 +59,16 @@ func transferBlocking(some func(Buffers) (int, error), b Buffers, c CompletionCo
 	}
 }
 
-// ReadUntil is the blocking form of AsyncReadUntil.
+// ReadUntil is the blocking form of AsyncReadUntil, with the same results
+// and the same reads: ErrMessageTooLong without growth past buf's maximum,
+// ErrInvalidArgument for a nil buf.
 func ReadUntil(s SyncReadStream, buf *DynamicBuffer, delim []byte) (int, error) {
+	if buf == nil {
+		return 0, ErrInvalidArgument
+	}
+	if len(delim) == 0 {
+		return 0, nil
+	}
 	search := 0
 	for {
 		data := buf.Bytes()
@@ -62,11 +76,8 @@ func ReadUntil(s SyncReadStream, buf *DynamicBuffer, delim []byte) (int, error) 
 			return search + i + len(delim), nil
 		}
 		search = max(0, len(data)-len(delim)+1)
-		room := 64 << 10
-		if buf.max > 0 {
-			room = min(room, buf.max-buf.Len())
-		}
-		if room <= 0 {
+		room := buf.untilRoom()
+		if room == 0 {
 			return 0, ErrMessageTooLong
 		}
 		n, err := s.ReadSome(Buffers{buf.Prepare(room)})

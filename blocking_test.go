@@ -3,6 +3,7 @@ package asio
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 )
@@ -79,4 +80,70 @@ func TestBlockingFormsOnClosedSocket(t *testing.T) {
 	if _, err := Read(s, Buffers{make([]byte, 1)}); !errors.Is(err, ErrBadDescriptor) {
 		t.Errorf("Read on a never-opened socket: %v", err)
 	}
+}
+
+// syncTestStream gives a test stream the blocking forms: each call starts
+// the asynchronous one and runs the context until it completes.
+type syncTestStream struct {
+	st  *testStream
+	ctx *IOContext
+}
+
+func (s syncTestStream) WriteSome(b Buffers) (int, error) { return s.wait(true, b) }
+func (s syncTestStream) ReadSome(b Buffers) (int, error)  { return s.wait(false, b) }
+
+func (s syncTestStream) wait(write bool, b Buffers) (int, error) {
+	var n int
+	var err error
+	done := false
+	h := func(m int, e error) { n, err, done = m, e, true }
+	if write {
+		s.st.AsyncWriteSome(b, h)
+	} else {
+		s.st.AsyncReadSome(b, h)
+	}
+	for !done {
+		s.ctx.Restart()
+		if s.ctx.Run() == 0 && !done {
+			return 0, errors.New("the test stream's call would block for ever")
+		}
+	}
+	return n, err
+}
+
+// ownSyncTestStream counts as one of the package's own sockets.
+type ownSyncTestStream struct{ syncTestStream }
+
+func (ownSyncTestStream) offersWhole() {}
+
+// TestBlockingMatchesAsync: Write, WriteCond, Read and ReadCond make the
+// calls of their asynchronous twins, with the same results, on a user's
+// stream and on an own one (whole offers); ReadUntil reads as
+// AsyncReadUntil does.
+func TestBlockingMatchesAsync(t *testing.T) {
+	for _, c := range transferCases() {
+		t.Run("write/"+c.name, func(t *testing.T) { runTransferCaseAs(t, c, true, true) })
+		t.Run("read/"+c.name, func(t *testing.T) { runTransferCaseAs(t, c, false, true) })
+	}
+	for _, c := range untilCases() {
+		t.Run("until/"+c.name, func(t *testing.T) {
+			async := reads(runUntilCase(t, c, false))
+			blocking := reads(runUntilCase(t, c, true))
+			if fmt.Sprint(async) != fmt.Sprint(blocking) {
+				t.Fatalf("ReadUntil made the reads %v, AsyncReadUntil %v", blocking, async)
+			}
+		})
+	}
+}
+
+// reads drops the empty calls from a call log: an asynchronous operation
+// makes one to complete through the executor, a blocking one needs none.
+func reads(calls []streamCall) []streamCall {
+	var out []streamCall
+	for _, c := range calls {
+		if c.offered > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
 }

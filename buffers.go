@@ -14,8 +14,20 @@ func (b Buffers) Len() int {
 	return n
 }
 
-// MessageFlags are the flags of send and receive operations.
+// MessageFlags are the flags of send and receive operations, as in Asio's
+// socket_base. They are the package's own bits, translated to the
+// platform's at the system call; the portable backend on Windows supports
+// none of them (the operation completes with ErrOperationNotSupported),
+// and on other systems all but a receive of MsgOutOfBand.
 type MessageFlags int
+
+// The message flags.
+const (
+	MsgPeek        MessageFlags = 1 << iota // look at the data without consuming it
+	MsgOutOfBand                            // send or receive TCP urgent data
+	MsgDoNotRoute                           // send without routing (directly connected hosts only)
+	MsgEndOfRecord                          // end a record (SOCK_SEQPACKET; ignored by TCP)
+)
 
 // WaitType selects the readiness AsyncWait waits for.
 type WaitType int

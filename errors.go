@@ -3,6 +3,8 @@ package asio
 import (
 	"errors"
 	"os"
+
+	"github.com/goasio/asio/internal/sys"
 )
 
 // The library's own conditions. OS errors are returned as syscall.Errno
@@ -27,6 +29,13 @@ var (
 	// ErrContextClosed is returned by operations on an IOContext after Close,
 	// and by Close called from one of the context's own handlers.
 	ErrContextClosed = errors.New("asio: io context closed")
+	// ErrOperationNotSupported completes an operation that this backend or
+	// platform cannot perform (a message flag or a readiness wait the
+	// portable backend cannot express, a socket option the platform lacks).
+	ErrOperationNotSupported = sys.ErrNotSupported
+	// ErrBackendUnavailable is returned by NewIOContext for a backend this
+	// build or this kernel cannot provide.
+	ErrBackendUnavailable = errors.New("asio: backend not available")
 )
 
 // timeoutError is ErrTimeout: it satisfies net.Error's Timeout and matches

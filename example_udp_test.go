@@ -26,20 +26,21 @@ func ExampleUDPSocket() {
 	serverEP, _ := server.LocalEndpoint()
 
 	buf := make([]byte, 512)
-	server.AsyncReceiveFrom(asio.Buffers{buf}, 0, func(n int, from netip.AddrPort, err error) {
-		if err != nil {
-			fmt.Println("receive:", err)
-			return
-		}
-		fmt.Printf("server got %q\n", buf[:n])
-		server.AsyncSendTo(asio.Buffers{[]byte("pong: "), buf[:n]}, from, 0, func(int, error) {})
-	})
 	reply := make([]byte, 512)
-	client.AsyncReceive(asio.Buffers{reply}, 0, func(n int, err error) {
-		fmt.Printf("client got %q\n", reply[:n])
-	})
 	client.AsyncSendTo(asio.Buffers{[]byte("ping")}, serverEP, 0, func(n int, err error) {
 		fmt.Println("client sent", n, "bytes")
+		// The datagram waits in the server socket's queue until it is read.
+		server.AsyncReceiveFrom(asio.Buffers{buf}, 0, func(n int, from netip.AddrPort, err error) {
+			if err != nil {
+				fmt.Println("receive:", err)
+				return
+			}
+			fmt.Printf("server got %q\n", buf[:n])
+			server.AsyncSendTo(asio.Buffers{[]byte("pong: "), buf[:n]}, from, 0, func(int, error) {})
+		})
+	})
+	client.AsyncReceive(asio.Buffers{reply}, 0, func(n int, err error) {
+		fmt.Printf("client got %q\n", reply[:n])
 	})
 
 	ctx.Run() // returns when no work is left

@@ -24,3 +24,15 @@ func connectedPair(t testing.TB, ctx *IOContext) (client, server *TCPSocket) {
 	t.Helper()
 	return pairOn(t, ctx, loopback4)
 }
+
+// onlyBackends skips t, saying why, unless ctx runs on one of bs: for the
+// few tests of what one backend does its own way.
+func onlyBackends(t testing.TB, ctx *IOContext, why string, bs ...Backend) {
+	t.Helper()
+	for _, b := range bs {
+		if ctx.Backend() == b {
+			return
+		}
+	}
+	t.Skipf("backend %s: %s", ctx.Backend(), why)
+}

@@ -1,6 +1,7 @@
 package asio
 
 import (
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -16,27 +17,31 @@ import (
 // WorkGuard counts one. When the count drops to zero the context stops: Run
 // returns and Stopped reports true until Restart.
 type IOContext struct {
-	mu      sync.Mutex
-	cond    sync.Cond     // idle Run goroutines wait here
-	q       taskQueue     // ready handlers, FIFO
-	work    atomic.Int64  // outstanding work
-	stopped bool          // Stop called, or work ran out
-	halt    atomic.Bool   // stopped, readable without mu (between batched handlers)
-	polling bool          // a goroutine is inside be.wait
-	woken   bool          // be.wake sent since the poll began
-	pollEnd int64         // when the poll in progress times out (ns since base)
-	idle    int           // goroutines waiting on cond
-	ahead   int           // handlers to run before the backend is polled again
-	runners []*runner     // the Run calls in progress
-	closed  atomic.Bool   // Close called
-	done    sync.Cond     // signalled when a Run call returns
-	timers  timerHeap     // pending timer waits, under mu
-	base    time.Time     // the zero of the timers' clock
-	be      backend       // the machinery
-	ex      ioExecutor    // Executor()
-	closing sync.Mutex    // serialises Close
-	kind    Backend       // be.kind()
-	stats   contextCounts // for tests and the echo demo
+	mu       sync.Mutex
+	cond     sync.Cond     // idle Run goroutines wait here
+	q        taskQueue     // ready handlers, FIFO
+	work     atomic.Int64  // outstanding work
+	stopped  bool          // Stop called, or work ran out
+	halt     atomic.Bool   // stopped, readable without mu (between batched handlers)
+	polling  bool          // a goroutine is inside be.wait
+	woken    bool          // be.wake sent since the poll began
+	pollEnd  int64         // when the poll in progress times out (ns since base)
+	idle     int           // goroutines waiting on cond
+	ahead    int           // handlers to run before the backend is polled again
+	runners  []*runner     // the Run calls in progress
+	closed   atomic.Bool   // Close called
+	done     sync.Cond     // signalled when a Run call returns
+	timers   timerHeap     // pending timer waits, under mu
+	base     time.Time     // the zero of the timers' clock
+	be       backend       // the machinery
+	ex       ioExecutor    // Executor()
+	closing  sync.Mutex    // serialises Close
+	shutting bool          // Close in progress: Run returns at once, Restart does nothing (under mu)
+	kind     Backend       // be.kind()
+	stats    contextCounts // for tests and the echo demo
+	// deferred holds completions for users' executors and bound immediate
+	// executors, delivered in order outside every lock (deliver.go).
+	deferred deferredList
 }
 
 type contextCounts struct {
@@ -68,7 +73,11 @@ func NewIOContext(opts ...ContextOption) (*IOContext, error) {
 	c.done.L = &c.mu
 	c.ex = ioExecutor{c}
 	cfg.runtimePoller = cfg.runtimePoller || os.Getenv("ASIO_RUNTIME_POLL") == "1"
-	be, err := newBackend(c, backendFromEnv(cfg.backend), cfg)
+	kind, err := selectBackend(cfg.backend)
+	if err != nil {
+		return nil, err
+	}
+	be, err := newBackend(c, kind, &cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -91,9 +100,10 @@ func (c *IOContext) Run() int { return c.loop(true, -1, false) }
 // RunOne runs at most one handler, waiting for it if needed.
 func (c *IOContext) RunOne() int { return c.loop(true, -1, true) }
 
-// RunFor runs handlers for at most d.
+// RunFor runs handlers for at most d. A d of zero or less runs the
+// handlers that are ready and returns, as Poll does.
 func (c *IOContext) RunFor(d time.Duration) int {
-	return c.loop(true, c.now()+int64(d), false)
+	return c.loop(true, max(addSat(c.now(), int64(d)), c.now()), false)
 }
 
 // Poll runs the handlers that are ready, without waiting.
@@ -122,10 +132,13 @@ func (c *IOContext) Stopped() bool {
 	return c.stopped
 }
 
-// Restart clears the stopped state so that Run can be called again.
+// Restart clears the stopped state so that Run can be called again. It
+// does nothing while Close is in progress.
 func (c *IOContext) Restart() {
 	c.mu.Lock()
-	c.setStoppedLocked(false)
+	if !c.shutting {
+		c.setStoppedLocked(false)
+	}
 	c.mu.Unlock()
 }
 
@@ -136,6 +149,11 @@ func (c *IOContext) loop(block bool, deadline int64, one bool) int {
 	r := runnerPool.Get().(*runner)
 	r.gid = goidInto(&r.stack)
 	c.mu.Lock()
+	if c.shutting {
+		c.mu.Unlock()
+		runnerPool.Put(r)
+		return 0
+	}
 	if c.work.Load() == 0 && !c.stopped && c.q.len() == 0 {
 		c.setStoppedLocked(true)
 	}
@@ -315,7 +333,8 @@ func (c *IOContext) pollLocked(r *runner, block bool, deadline, now int64) {
 	c.mu.Unlock()
 
 	c.stats.polls.Add(1)
-	c.be.wait(timeout, &r.batch)
+	c.be.wait(timeout)
+	c.deferred.flush()
 
 	c.mu.Lock()
 	c.polling = false
@@ -325,9 +344,10 @@ func (c *IOContext) pollLocked(r *runner, block bool, deadline, now int64) {
 	if c.idle > 0 {
 		c.cond.Broadcast()
 	}
-	if foreign.head != nil {
+	if foreign.head != nil || c.deferred.n.Load() != 0 {
 		c.mu.Unlock()
-		completeAll(&foreign)
+		handOffAll(&foreign)
+		c.deferred.flush()
 		c.mu.Lock()
 	}
 }
@@ -353,37 +373,48 @@ func (c *IOContext) pollTimeoutLocked(deadline, now int64) (int, int64) {
 	if now < 0 {
 		now = c.now()
 	}
+	if end <= now {
+		return 0, end // compared, not subtracted: end may be far in the past
+	}
 	d := end - now
-	if d <= 0 {
-		return 0, end
+	ms := d / int64(time.Millisecond)
+	if d%int64(time.Millisecond) != 0 {
+		ms++ // never wake before the deadline
 	}
-	ms := (d + int64(time.Millisecond) - 1) / int64(time.Millisecond)
-	if ms > 1<<30 {
-		ms = 1 << 30
-	}
-	return int(ms), end
+	return int(min(ms, 1<<30)), end
 }
 
 // queueBatchLocked moves completed operations to the ready queue; their work
-// was counted when they started and carries over. Operations bound to
-// another executor are returned to be delivered once mu is released.
+// was counted when they started and carries over. Those bound to a user's
+// executor join the deferred list (in order, under mu); those bound to
+// another of the library's executors, which may take mu, are returned to
+// be handed off once mu is released, followed by a flush of the deferred
+// list.
 func (c *IOContext) queueBatchLocked(b *opList) opList {
 	var foreign opList
 	for o := b.pop(); o != nil; o = b.pop() {
-		if o.ex == Executor(c.ex) {
-			c.q.push(o)
-		} else {
-			foreign.push(o)
+		switch ex := o.ex.(type) {
+		case ioExecutor:
+			if ex.c == c {
+				c.q.push(o)
+				continue
+			}
+		case *Strand:
+		default:
+			c.deferred.push(o)
+			continue
 		}
+		foreign.push(o)
 	}
 	return foreign
 }
 
-// enqueuePolled queues the ops of l that run on this context's executor,
-// from the goroutine inside the backend (so no wakeup is sent to it), in
-// one lock; the others are posted to their executors, or moved to out when
-// that executor is a user's.
-func (c *IOContext) enqueuePolled(l *opList, out *opList) {
+// handOffPolled hands the ops of l to their executors, from the goroutine
+// inside the backend and with the lock of the descriptor queue they left
+// held: those of this context's executor in one lock of mu (and no wakeup
+// for the poller), the others through handOff. The poller flushes the
+// deferred list once the backend's wait returns.
+func (c *IOContext) handOffPolled(l *opList) {
 	var other opList
 	c.mu.Lock()
 	for o := l.pop(); o != nil; o = l.pop() {
@@ -397,11 +428,7 @@ func (c *IOContext) enqueuePolled(l *opList, out *opList) {
 		c.cond.Signal()
 	}
 	c.mu.Unlock()
-	for o := other.pop(); o != nil; o = other.pop() {
-		if !o.postLocked(false) {
-			out.push(o)
-		}
-	}
+	handOffAll(&other)
 }
 
 // post queues t and counts it as work.
@@ -453,6 +480,19 @@ func (c *IOContext) stopLocked() {
 // now is the timers' clock: monotonic nanoseconds since the context began.
 func (c *IOContext) now() int64 { return int64(time.Since(c.base)) }
 
+// addSat returns a+b, saturated at the bounds of int64: times on the
+// timers' clock plus users' durations must not wrap around.
+func addSat(a, b int64) int64 {
+	s := a + b
+	switch {
+	case b > 0 && s < a:
+		return math.MaxInt64
+	case b < 0 && s > a:
+		return math.MinInt64
+	}
+	return s
+}
+
 // runningHere reports whether the calling goroutine is inside one of this
 // context's Run/Poll calls, i.e. running one of its handlers.
 func (c *IOContext) runningHere() bool {
@@ -472,15 +512,31 @@ func (c *IOContext) runningHere() bool {
 // goroutine (their handlers run here, with whatever was already queued),
 // closes every socket of the context and releases the backend. Called from
 // one of the context's own handlers it returns ErrContextClosed instead of
-// waiting for itself. Handlers posted after Close run only if Run or Poll is
-// called again (after Restart).
+// waiting for itself.
+//
+// From the moment Close begins until it returns, Run, RunOne, RunFor, Poll
+// and PollOne return 0 at once and Restart does nothing, so that a
+// supervisor goroutine that keeps calling Restart and Run cannot hold Close
+// off. Handlers posted after Close run only if Run or Poll is called again
+// (after Restart). A handler that panics inside Close's drain makes Close
+// panic with the same value; the handlers left run in a later Run or Poll,
+// or in the next Close, which finishes the drain.
 func (c *IOContext) Close() error {
 	if c.runningHere() {
 		return ErrContextClosed
 	}
 	c.closing.Lock()
 	defer c.closing.Unlock()
+	c.mu.Lock()
+	c.shutting = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.shutting = false
+		c.mu.Unlock()
+	}()
 	if c.closed.Load() {
+		c.drain(nil) // what a panic in an earlier Close's drain left
 		return nil
 	}
 	c.Stop()
@@ -499,7 +555,7 @@ func (c *IOContext) Close() error {
 	}
 	c.mu.Unlock()
 
-	err := c.be.shutdown(&aborted)
+	err := c.be.shutdown()
 	c.drain(&aborted)
 	return err
 }
@@ -508,15 +564,21 @@ func (c *IOContext) Close() error {
 // and every handler already queued, until nothing is left. Operations
 // started by those handlers complete at once and are drained too: with
 // ErrBadDescriptor on the sockets Close closed, ErrOperationAborted on
-// timers and anything else.
+// timers and anything else. A handler's panic ends the drain, as it ends a
+// Run: its work is counted done and the drain's runner entry removed.
 func (c *IOContext) drain(aborted *opList) {
 	r := runnerPool.Get().(*runner)
 	r.gid = goidInto(&r.stack)
 	c.mu.Lock()
 	c.runners = append(c.runners, r)
-	foreign := c.queueBatchLocked(aborted)
+	var foreign opList
+	if aborted != nil {
+		foreign = c.queueBatchLocked(aborted)
+	}
 	c.mu.Unlock()
-	completeAll(&foreign)
+	defer c.leave(r)
+	handOffAll(&foreign)
+	c.deferred.flush()
 	c.mu.Lock()
 	for {
 		t, ok := c.q.pop()
@@ -524,13 +586,17 @@ func (c *IOContext) drain(aborted *opList) {
 			break
 		}
 		c.mu.Unlock()
-		t.run(r)
-		c.work.Add(-1)
+		c.runDrained(t, r)
 		c.mu.Lock()
 	}
-	c.removeRunnerLocked(r)
 	c.mu.Unlock()
-	runnerPool.Put(r)
+}
+
+// runDrained runs one handler for drain and counts its work done, even if
+// it panics.
+func (c *IOContext) runDrained(t runnable, r *runner) {
+	defer c.work.Add(-1)
+	t.run(r)
 }
 
 func (c *IOContext) setStoppedLocked(v bool) {

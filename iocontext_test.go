@@ -3,6 +3,7 @@ package asio
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -628,4 +629,149 @@ func TestPollRunsExpiredTimers(t *testing.T) {
 	if n := ctx.Poll(); n != 2 || ran != 2 {
 		t.Fatalf("Poll: %d (%d ran), want 2", n, ran)
 	}
+}
+
+// TestCloseSurvivesPanickingHandler: a handler that panics inside Close's
+// drain leaves the context consistent: the panic reaches Close's caller,
+// the other handler still runs exactly once (in a later Run), Run returns
+// when the work is done, Dispatch from a plain goroutine does not run
+// inline, and a later Close does not think it is inside a handler.
+func TestCloseSurvivesPanickingHandler(t *testing.T) {
+	ctx, err := NewIOContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := NewTimer(ctx.Executor())
+	tm.ExpiresAfter(time.Hour)
+	var second atomic.Int32
+	tm.AsyncWait(func(error) { panic("first handler") })
+	tm.AsyncWait(func(error) { second.Add(1) })
+	func() {
+		defer func() {
+			if r := recover(); r != "first handler" {
+				t.Fatalf("recovered %v from Close, want the handler's panic", r)
+			}
+		}()
+		ctx.Close()
+		t.Fatal("Close returned although a handler panicked")
+	}()
+	ctx.Restart()
+	done := make(chan int, 1)
+	go func() { done <- ctx.Run() }()
+	if n := waitChan(t, done, "Run after a Close whose handler panicked"); n != 1 {
+		t.Errorf("Run ran %d handlers, want 1 (the second wait's)", n)
+	}
+	if n := second.Load(); n != 1 {
+		t.Errorf("second handler ran %d times, want 1", n)
+	}
+	inline := false
+	ctx.Executor().Dispatch(func() { inline = true })
+	if inline {
+		t.Error("Dispatch from a plain goroutine ran inline: a stale runner is left")
+	}
+	if err := ctx.Close(); err != nil {
+		t.Errorf("Close after the panic: %v", err)
+	}
+}
+
+// TestCloseAgainFinishesDrain: a Close whose drain a panic cut short is
+// finished by the next Close, which runs the handlers left.
+func TestCloseAgainFinishesDrain(t *testing.T) {
+	ctx, err := NewIOContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := NewTimer(ctx.Executor())
+	tm.ExpiresAfter(time.Hour)
+	var ran atomic.Int32
+	tm.AsyncWait(func(error) { panic("boom") })
+	tm.AsyncWait(func(error) { ran.Add(1) })
+	func() {
+		defer func() { recover() }()
+		ctx.Close()
+	}()
+	if err := ctx.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if n := ran.Load(); n != 1 {
+		t.Fatalf("the handler left by the panic ran %d times in the second Close, want 1", n)
+	}
+}
+
+// TestCloseAgainstSupervisorLoop: Close returns even while other
+// goroutines keep calling Restart and RunFor with a WorkGuard held: once
+// Close has begun, Run calls return at once and Restart does nothing until
+// Close returns. Before, Close waited for a moment with no Run call in
+// progress, which the supervisors kept from coming.
+func TestCloseAgainstSupervisorLoop(t *testing.T) {
+	ctx, err := NewIOContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewWorkGuard(ctx.Executor())
+	defer g.Reset()
+	quit := make(chan struct{})
+	var looping, loops sync.WaitGroup
+	const supervisors = 4
+	looping.Add(supervisors)
+	for i := 0; i < supervisors; i++ {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			first := true
+			for {
+				select {
+				case <-quit:
+					return
+				default:
+				}
+				ctx.Restart()
+				ctx.RunFor(50 * time.Millisecond)
+				if first {
+					first = false
+					looping.Done()
+				}
+			}
+		}()
+	}
+	looping.Wait()
+	closed := make(chan error, 1)
+	go func() { closed <- ctx.Close() }()
+	if err := waitChan(t, closed, "Close against Restart/RunFor loops"); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	close(quit)
+	loops.Wait()
+}
+
+// TestRunForDurations: RunFor with a negative, zero or overflowing
+// duration returns (after the ready handlers) instead of blocking like Run.
+func TestRunForDurations(t *testing.T) {
+	for _, d := range []time.Duration{-time.Hour, math.MinInt64, 0} {
+		t.Run(d.String(), func(t *testing.T) {
+			ctx := newTestContext(t)
+			g := NewWorkGuard(ctx.Executor())
+			defer g.Reset()
+			ctx.Executor().Post(func() {})
+			done := make(chan int, 1)
+			go func() { done <- ctx.RunFor(d) }()
+			if n := waitChan(t, done, "RunFor"); n != 1 {
+				t.Errorf("RunFor(%v) ran %d handlers, want the 1 ready", d, n)
+			}
+		})
+	}
+	t.Run("MaxInt64 with a timer", func(t *testing.T) {
+		// A timer due in the far future must not turn RunFor's deadline
+		// into another wait of about 12 days.
+		ctx := newTestContext(t)
+		tm := NewTimer(ctx.Executor())
+		tm.ExpiresAfter(math.MaxInt64)
+		tm.AsyncWait(func(error) {})
+		done := make(chan int, 1)
+		go func() { done <- ctx.RunFor(100 * time.Millisecond) }()
+		waitChan(t, done, "RunFor(100ms) with a timer at +MaxInt64")
+		if n := tm.Cancel(); n != 1 {
+			t.Errorf("Cancel: %d waits, want 1", n)
+		}
+	})
 }

@@ -2,64 +2,121 @@ package asio
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 )
 
-// opKind says what an operation does when performed.
+// opKind says what an operation does. Each backend has one function per
+// kind that performs it.
 type opKind uint8
 
 const (
-	opRead      opKind = iota // read/recv/readv on a stream
-	opWrite                   // send/sendmsg on a stream
-	opRecvDgram               // recv/recvmsg on a datagram socket
-	opSendDgram               // send/sendmsg on a datagram socket
-	opRecvFrom                // recvmsg with the sender's address
-	opSendTo                  // sendmsg to an address
-	opAccept                  // accept4
-	opConnect                 // completion of a non-blocking connect
-	opWait                    // readiness only (AsyncWait)
-	opTimer                   // a Timer wait
-	opSendBatch               // sendmmsg of o.batch (UDPSocket.AsyncSendBatch)
-	opRecvBatch               // recvmmsg into o.batch (UDPSocket.AsyncReceiveBatch)
+	opRead       opKind = iota // receive on a stream into the caller's buffers
+	opWrite                    // send on a stream
+	opReadPooled               // receive on a stream into a BufferPool buffer
+	opSendDgram                // send one datagram on a connected socket
+	opRecvFrom                 // receive one datagram, with its sender
+	opSendTo                   // send one datagram to o.x.addr
+	opAccept                   // take a connection off a listener
+	opConnect                  // connect a stream socket to o.x.addr
+	opWait                     // readiness only (AsyncWait); o.flags holds the WaitType
+	opTimer                    // a Timer wait (never reaches a backend)
+	opSendBatch                // send the datagrams of o.x.batch
+	opRecvBatch                // receive datagrams into o.x.batch
 )
 
-// The directions (queues) of a descriptor.
+// rawResult is what one non-blocking attempt of an op gives (on a raw
+// descriptor, or on the portable backend's RawConn), as Asio's reactor_op
+// status.
+type rawResult uint8
+
+const (
+	wouldBlock    rawResult = iota // EAGAIN, or not ready yet: the op waits
+	done                           // o.n and o.err hold the result
+	doneExhausted                  // done, with a short transfer: the readiness edge is consumed
+	needBuffer                     // a pooled read found data but its pool has none free
+)
+
+// The directions (queues) of a descriptor, for the backends that queue ops
+// per direction: ops of one direction are performed and completed in the
+// order they were initiated.
 const (
 	dirRead   = 0
 	dirWrite  = 1
-	dirExcept = 2
+	dirExcept = 2 // urgent data and AsyncWait(WaitError)
 )
+
+// direction returns the queue o waits on.
+func (o *op) direction() int {
+	switch o.kind {
+	case opRead:
+		if MessageFlags(o.flags)&MsgOutOfBand != 0 {
+			return dirExcept
+		}
+	case opWait:
+		switch WaitType(o.flags) {
+		case WaitWrite:
+			return dirWrite
+		case WaitError:
+			return dirExcept
+		}
+	case opWrite, opSendDgram, opSendTo, opSendBatch, opConnect:
+		return dirWrite
+	}
+	return dirRead
+}
 
 // op is one asynchronous operation, from initiation to its handler. It is a
 // single struct type for every kind so that the queues, the pool and the
 // completion path need no interface and no allocation; ops are recycled
-// through opPool as soon as the handler is about to run. The core is 128
-// bytes, what a pending single-buffer read or write or a readiness wait
-// holds; the parts only some ops need (gather buffers, addresses, timer and
+// through opPool as soon as the handler is about to run. The core holds
+// what a pending single-buffer read or write, pooled read or readiness wait
+// needs; the parts only some ops need (gather buffers, addresses, timer and
 // accept state, per-op options) are in an opExt attached from its own pool.
+//
+// An op is in exactly one place at a time, and moves only under the lock of
+// the place it leaves: the initiating goroutine's hands; a backend (a
+// descriptor's queue under fdState.mu, the kernel's ring, a goroutine of
+// the portable backend) or the context's timer heap (under IOContext.mu);
+// then the scheduler (the ready queue, the deferred list, or the queue of
+// another executor), handed there by handOff; then run, which recycles it
+// just before it calls the handler. So whoever takes an op out of a place
+// owns it, and only one of perform, cancel, close and shutdown can.
 type op struct {
-	next  *op // link in a descriptor queue or an opList
-	kind  opKind
-	flags int32
-	buf   []byte        // the single buffer (a longer sequence is in x.bufs)
-	n     int32         // bytes moved (at most 0x7ffff000 per syscall on Linux)
-	seq   atomic.Uint32 // bumped at release: a cancellation key
-	err   error
-	c     *IOContext // the context that counts the op's work
-	ex    Executor   // where the handler runs (never nil once started)
-	h     any        // the handler: func(int, error), func(error), func(*TCPSocket, error) or func(int, netip.AddrPort, error)
-	x     *opExt     // the rarer parts, or nil
+	next *op // link in a descriptor queue or an opList
+	kind opKind
+	// immediate marks a deferred immediate completion, for a bound
+	// immediate executor (deliver).
+	immediate bool
+	flags     int32  // MessageFlags, or the WaitType of an opWait
+	buf       []byte // the single buffer (a longer sequence is in x.bufs)
+	n         int32  // bytes (or messages) moved; at most 0x7ffff000 per syscall on Linux
+	seq       atomic.Uint32
+	err       error
+	c         *IOContext // the context that counts the op's work
+	ex        Executor   // where the handler runs (never nil once started)
+
+	// The handler: exactly one of these is set, the one of the
+	// initiating function's signature.
+	hn   func(n int, err error) // reads, writes, sends, receives, batches
+	he   func(err error)        // connect, waits, timers
+	hp   func(b []byte, err error)
+	pool *BufferPool // a pooled read's pool
+	x    *opExt      // the rarer parts, or nil
 }
 
 // opExt holds what only some ops need.
 type opExt struct {
-	bufs [][]byte       // the caller's slice headers, copied (never the bytes)
-	fd   int            // accepted descriptor
-	addr netip.AddrPort // peer of a connect, send-to target, receive-from sender
-	imm  Executor       // bound immediate executor, or nil
-	aex  Executor       // the executor of an accepted socket
+	bufs  [][]byte                                    // the caller's slice headers, copied (never the bytes)
+	addr  netip.AddrPort                              // peer of a connect, send-to target, receive-from sender
+	ha    func(s *TCPSocket, err error)               // accept's handler
+	hf    func(n int, from netip.AddrPort, err error) // receive-from's handler
+	acc   accepted                                    // the connection an accept took
+	aex   Executor                                    // the executor of an accepted socket
+	imm   Executor                                    // bound immediate executor, or nil
+	batch []Message                                   // the caller's messages of a batched datagram op
 
 	sig  *CancellationSignal // the cancellation slot's signal, or nil
 	wctx context.Context     // WithContext's context, or nil
@@ -68,8 +125,14 @@ type opExt struct {
 	when int64  // timer expiry, ns on the context's clock
 	hidx int    // index in the timer heap, -1 when not in it
 	tm   *Timer // the timer of a timer wait
+}
 
-	batch []Message // the caller's messages of a batched datagram op
+// accepted is the connection an accept op took, as its backend holds it:
+// a raw descriptor (epoll, io_uring) or a net.Conn (portable).
+type accepted struct {
+	fd     int
+	conn   net.Conn
+	family AddressFamily
 }
 
 var extPool = sync.Pool{New: func() any { return &opExt{hidx: -1} }}
@@ -90,6 +153,24 @@ func (o *op) bufs() [][]byte {
 	return o.x.bufs
 }
 
+// size is the number of bytes in o's buffers.
+func (o *op) size() int {
+	if b := o.bufs(); b != nil {
+		return Buffers(b).Len()
+	}
+	return len(o.buf)
+}
+
+// isNoop reports whether o is a zero-size op on a stream, which completes
+// at once with no syscall (on a datagram socket an empty op is a real
+// zero-length datagram).
+func (o *op) isNoop(dgram bool) bool {
+	if dgram || (o.kind != opRead && o.kind != opWrite) {
+		return false
+	}
+	return o.size() == 0
+}
+
 // blockingOp makes an op for a blocking form, performed on the caller's
 // goroutine: it needs no pool.
 func blockingOp(kind opKind, flags MessageFlags, b Buffers) op {
@@ -108,8 +189,8 @@ var opPool = sync.Pool{New: func() any { return new(op) }}
 
 // newOp takes an op from the pool for an operation of object executor ex on
 // context c, with the per-op options applied to it (no allocation: they go
-// into the op's own fields). The op counts as work on c from the caller's
-// workStarted until its handler has run.
+// into the op's own fields). The caller sets the handler and counts the op
+// as work on c (workStarted) until its handler has run.
 func newOp(kind opKind, c *IOContext, ex Executor, opts []OpOption) *op {
 	o := opPool.Get().(*op)
 	o.kind = kind
@@ -154,17 +235,21 @@ func (o *op) release() {
 		extPool.Put(x)
 	}
 	o.next, o.x = nil, nil
-	o.flags = 0
+	o.flags, o.immediate = 0, false
 	o.buf = nil
 	o.n, o.err = 0, nil
-	o.c, o.ex, o.h = nil, nil, nil
+	o.c, o.ex = nil, nil
+	o.hn, o.he, o.hp, o.pool = nil, nil, nil, nil
 	opPool.Put(o)
 }
 
 // run is the op's completion: it leaves its cancellation slot, recycles
 // itself and calls the handler. The scheduler counts the work done after.
 func (o *op) run(r *runner) {
-	n, err := int(o.n), o.err
+	n, err, buf := int(o.n), o.err, o.buf
+	hn, he, hp := o.hn, o.he, o.hp
+	var ha func(*TCPSocket, error)
+	var hf func(int, netip.AddrPort, error)
 	var addr netip.AddrPort
 	var sock *TCPSocket
 	if x := o.x; x != nil {
@@ -174,79 +259,83 @@ func (o *op) run(r *runner) {
 		if x.stop != nil {
 			x.stop()
 		}
-		addr = x.addr
-		if _, ok := o.h.(func(*TCPSocket, error)); ok {
+		ha, hf, addr = x.ha, x.hf, x.addr
+		if ha != nil {
 			sock, err = o.acceptedSocket()
 		}
 	}
-	h := o.h
 	o.release()
-	switch h := h.(type) {
-	case func(int, error):
-		h(n, err)
-	case func(error):
-		h(err)
-	case func(*TCPSocket, error):
-		h(sock, err)
-	case func(int, netip.AddrPort, error):
-		h(n, addr, err)
+	switch {
+	case hn != nil:
+		hn(n, err)
+	case he != nil:
+		he(err)
+	case hp != nil:
+		if err != nil {
+			buf = nil
+		}
+		hp(buf, err)
+	case ha != nil:
+		ha(sock, err)
+	case hf != nil:
+		hf(n, addr, err)
+	default:
+		panic("asio: internal error: an operation without a handler")
 	}
 }
 
-// postLocked hands o's completion to its executor while the caller holds
-// the lock of the queue o left, so that completions keep the order in which
-// ops leave it (immediate says it is an immediate completion). It reports
-// false for what must wait until that lock is released: a bound immediate
-// executor or a user's executor, which may run code. The library's own
-// executors only queue.
-func (o *op) postLocked(immediate bool) bool {
-	if immediate && o.imm() != nil {
-		return false
-	}
+// handOff hands o's completion to its executor. The caller holds the lock
+// of the place o left (a descriptor queue, the timer heap), so that
+// completions keep the order in which ops leave it; immediate says it is an
+// immediate completion. The library's own executors only queue, so o goes
+// to them at once; a bound immediate executor or a user's executor, which
+// may run code, gets it through the context's deferred list, which the
+// caller flushes once it has released its lock (complete, completeNow and
+// deferredList.flush). Nothing of o may be read after handOff.
+func (o *op) handOff(immediate bool) {
 	c := o.c
+	if immediate && o.imm() != nil {
+		o.immediate = true
+		c.deferred.push(o)
+		return
+	}
 	switch ex := o.ex.(type) {
 	case ioExecutor:
 		if ex.c == c {
 			c.enqueue(o) // the op's work carries over
-			return true
+			return
 		}
 		ex.c.post(o)
 	case *Strand:
 		ex.postTask(o)
 	default:
-		return false
+		c.deferred.push(o)
+		return
 	}
 	c.workFinished()
-	return true
 }
 
 // complete delivers a result found outside the backend's wait (a
-// cancellation, an abort) to the handler's executor.
+// cancellation, an abort) to the handler's executor. No lock may be held.
 func (o *op) complete() {
-	if !o.postLocked(false) {
-		postTo(o.ex, o) // a user's executor
-		o.c.workFinished()
-	}
+	c := o.c
+	o.handOff(false)
+	c.deferred.flush()
 }
 
 // completeNow delivers an immediate completion: a result known inside the
 // initiating function. It is posted, never run here, unless the handler has
-// a bound immediate executor, which gets it by Dispatch.
+// a bound immediate executor, which gets it by Dispatch. No lock may be
+// held.
 func (o *op) completeNow() {
-	imm := o.imm()
-	if imm == nil {
-		o.complete()
-		return
-	}
 	c := o.c
-	imm.Dispatch(func() {
-		o.run(nil)
-		c.workFinished()
-	})
+	o.handOff(true)
+	c.deferred.flush()
 }
 
-// watch connects a queued op to its cancellation slot and context. Called
-// with the queue's lock held, just before the op is queued.
+// watch connects a queued op to its cancellation slot and context: cn is
+// the place that can take it back. Called with that place's lock held,
+// just before the op is queued there.
 func (o *op) watch(cn canceller) {
 	x := o.x
 	if x == nil {
@@ -263,6 +352,10 @@ func (o *op) watch(cn canceller) {
 
 // ctxDone reports whether the op's WithContext context is already done.
 func (o *op) ctxDone() bool { return o.x != nil && o.x.wctx != nil && o.x.wctx.Err() != nil }
+
+// key is the op's cancellation key: its recycling count, so that a request
+// for an op that already completed and was reused is told apart.
+func (o *op) key() uint64 { return uint64(o.seq.Load()) }
 
 // opList is an intrusive FIFO of ops linked through op.next.
 type opList struct{ head, tail *op }
@@ -290,6 +383,22 @@ func (l *opList) pop() *op {
 }
 
 func (l *opList) empty() bool { return l.head == nil }
+
+// handOffAll hands every op of l to its executor (op.handOff); the
+// caller holds the lock of the place they left and flushes the context's
+// deferred list once it has released it.
+func handOffAll(l *opList) {
+	for o := l.pop(); o != nil; o = l.pop() {
+		o.handOff(false)
+	}
+}
+
+// completeAll completes every op of l (op.complete): no lock may be held.
+func completeAll(l *opList) {
+	for o := l.pop(); o != nil; o = l.pop() {
+		o.complete()
+	}
+}
 
 // opQueue is a descriptor's FIFO of waiting ops, linked through op.next. It
 // keeps only the head: queues are almost always empty or one op long, and a
@@ -327,7 +436,3 @@ func (q *opQueue) remove(o *op) bool {
 	}
 	return false
 }
-
-// key is the op's cancellation key: its recycling count, so that a request
-// for an op that already completed and was reused is told apart.
-func (o *op) key() uint64 { return uint64(o.seq.Load()) }

@@ -1,6 +1,11 @@
 package asio
 
-import "context"
+import (
+	"context"
+	"net/netip"
+
+	"github.com/goasio/asio/internal/sys"
+)
 
 // OpOption changes how one operation completes: where its handler runs,
 // which cancellation slot it listens to, which context cancels it.
@@ -100,8 +105,30 @@ type ListenOption func(*listenConfig)
 type listenConfig struct {
 	reuseAddr bool
 	reusePort bool
-	backlog   int
+	backlog   int // -1: the system's maximum
 	v6Only    int // 0: system default, 1: on, -1: off
+}
+
+// sockOpt is one socket option to set.
+type sockOpt struct {
+	opt sys.Option
+	v   int
+}
+
+// options returns the socket options to set on a listener for ep, before
+// it is bound.
+func (c *listenConfig) options(ep netip.AddrPort) []sockOpt {
+	var out []sockOpt
+	if c.reuseAddr {
+		out = append(out, sockOpt{sys.OptReuseAddr, 1})
+	}
+	if c.reusePort {
+		out = append(out, sockOpt{sys.OptReusePort, 1})
+	}
+	if c.v6Only != 0 && ep.Addr().Is6() && !ep.Addr().Is4In6() {
+		out = append(out, sockOpt{sys.OptV6Only, boolInt(c.v6Only > 0)})
+	}
+	return out
 }
 
 // ReuseAddress sets SO_REUSEADDR on the listening socket. It is on by
@@ -116,6 +143,8 @@ func NoReuseAddress() ListenOption { return func(c *listenConfig) { c.reuseAddr 
 func ReusePort() ListenOption { return func(c *listenConfig) { c.reusePort = true } }
 
 // Backlog sets the listen queue length (default: the system's maximum).
+// The portable backend cannot set it: package net always asks for the
+// system's maximum.
 func Backlog(n int) ListenOption { return func(c *listenConfig) { c.backlog = n } }
 
 // V6Only sets IPV6_V6ONLY on an IPv6 listener; off, it also accepts IPv4.

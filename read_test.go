@@ -107,8 +107,8 @@ type untilCase struct {
 	wantBuf string // the buffer's readable bytes after
 }
 
-func TestAsyncReadUntil(t *testing.T) {
-	cases := []untilCase{
+func untilCases() []untilCase {
+	return []untilCase{
 		{name: "in pieces", chunks: []string{"he", "llo", "\nwor"}, delim: "\n", wantN: 6, wantBuf: "hello\nwor"},
 		{name: "delimiter spans two reads", chunks: []string{"abc\r", "\ndef"}, delim: "\r\n", wantN: 5, wantBuf: "abc\r\ndef"},
 		{name: "delimiter spans three reads", chunks: []string{"aX", "Y", "Zb"}, delim: "XYZ", wantN: 4, wantBuf: "aXYZb"},
@@ -121,47 +121,73 @@ func TestAsyncReadUntil(t *testing.T) {
 		{name: "delimiter at the max", max: 8, chunks: []string{"0123456\n"}, delim: "\n", wantN: 8, wantBuf: "0123456\n"},
 		{name: "EOF first", chunks: []string{"abc"}, eof: true, delim: "\n", wantErr: io.EOF, wantBuf: "abc"},
 		{name: "EOF at once", eof: true, delim: "\n", wantErr: io.EOF, wantBuf: ""},
+		{name: "header past the max", max: 1000, chunks: []string{strings.Repeat("h", 3000) + "\n"}, delim: "\n",
+			wantErr: ErrMessageTooLong, wantBuf: strings.Repeat("h", 1000)},
+		{name: "negative max holds nothing", max: -1, chunks: []string{"a\n"}, delim: "\n", wantErr: ErrMessageTooLong, wantBuf: ""},
+		{name: "empty delimiter", chunks: []string{"abc"}, delim: "", wantN: 0, wantBuf: ""},
+		{name: "line past 4 KiB grows the buffer", chunks: []string{strings.Repeat("x", 5000), strings.Repeat("y", 5000) + "\n"}, delim: "\n",
+			wantN: 10001, wantBuf: strings.Repeat("x", 5000) + strings.Repeat("y", 5000) + "\n"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			ctx := newTestContext(t)
-			st := newTestStream(ctx.Executor())
-			for _, ch := range c.chunks {
-				st.in = append(st.in, []byte(ch))
+}
+
+func TestAsyncReadUntil(t *testing.T) {
+	for _, c := range untilCases() {
+		t.Run(c.name, func(t *testing.T) { runUntilCase(t, c, false) })
+	}
+}
+
+// runUntilCase runs c with AsyncReadUntil or, blocking, ReadUntil over the
+// same test stream, and checks the result, the buffer and the reads: the
+// two forms must not differ.
+func runUntilCase(t *testing.T, c untilCase, blocking bool) []streamCall {
+	ctx := newTestContext(t)
+	st := newTestStream(ctx.Executor())
+	for _, ch := range c.chunks {
+		st.in = append(st.in, []byte(ch))
+	}
+	st.eof = c.eof
+	db := NewDynamicBuffer(c.max)
+	db.Write([]byte(c.before))
+	returned := false
+	h, ch := resultChan()
+	if blocking {
+		n, err := ReadUntil(syncTestStream{st, ctx}, db, []byte(c.delim))
+		h(n, err)
+	} else {
+		AsyncReadUntil(st, db, []byte(c.delim), func(n int, err error) {
+			if !returned {
+				t.Error("handler ran inside AsyncReadUntil")
 			}
-			st.eof = c.eof
-			db := NewDynamicBuffer(c.max)
-			db.Write([]byte(c.before))
-			returned := false
-			h, ch := resultChan()
-			AsyncReadUntil(st, db, []byte(c.delim), func(n int, err error) {
-				if !returned {
-					t.Error("handler ran inside AsyncReadUntil")
-				}
-				h(n, err)
-			})
-			returned = true
-			r := runFor1(t, ctx, ch)
-			if r.n != c.wantN || !errors.Is(r.err, c.wantErr) || (c.wantErr == nil && r.err != nil) {
-				t.Errorf("got (%d, %v), want (%d, %v)", r.n, r.err, c.wantN, c.wantErr)
-			}
-			if got := string(db.Bytes()); got != c.wantBuf {
-				t.Errorf("buffer holds %q, want %q", got, c.wantBuf)
-			}
-			for i, call := range st.callLog() {
-				if c.max > 0 && call.offered > c.max {
-					t.Errorf("call %d offered %d bytes, more than the buffer's max %d", i+1, call.offered, c.max)
-				}
-			}
-			if c.before != "" && strings.Contains(c.before, c.delim) {
-				for _, call := range st.callLog() {
-					if call.offered != 0 {
-						t.Errorf("read %d bytes from the stream though the delimiter was in the buffer", call.offered)
-					}
-				}
-			}
+			h(n, err)
 		})
 	}
+	returned = true
+	r := runFor1(t, ctx, ch)
+	if r.n != c.wantN || !errors.Is(r.err, c.wantErr) || (c.wantErr == nil && r.err != nil) {
+		t.Errorf("got (%d, %v), want (%d, %v)", r.n, r.err, c.wantN, c.wantErr)
+	}
+	if got := string(db.Bytes()); got != c.wantBuf {
+		t.Errorf("buffer holds %q, want %q", got, c.wantBuf)
+	}
+	for i, call := range st.callLog() {
+		if c.max > 0 && call.offered > c.max {
+			t.Errorf("call %d offered %d bytes, more than the buffer's max %d", i+1, call.offered, c.max)
+		}
+	}
+	if c.max > 0 && db.Cap() > c.max {
+		t.Errorf("the buffer grew to %d bytes, past its max %d", db.Cap(), c.max)
+	}
+	if c.max < 0 && db.Cap() != 0 {
+		t.Errorf("a buffer with a negative max allocated %d bytes", db.Cap())
+	}
+	if c.before != "" && strings.Contains(c.before, c.delim) {
+		for _, call := range st.callLog() {
+			if call.offered != 0 {
+				t.Errorf("read %d bytes from the stream though the delimiter was in the buffer", call.offered)
+			}
+		}
+	}
+	return st.callLog()
 }
 
 // TestAsyncReadUntilLines: a line protocol over a socket, lines written in

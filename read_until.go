@@ -57,23 +57,33 @@ func (t *transferOp) untilNext() {
 		return
 	}
 	u.search = max(0, len(data)-len(u.delim)+1)
-	room := 64 << 10
-	if u.buf.max > 0 {
-		room = min(room, u.buf.max-u.buf.Len())
-	}
-	if room <= 0 {
+	room := u.buf.untilRoom()
+	if room == 0 {
 		u.found = -2 // too long
 		u.grow = 0
 		t.issue(nil)
 		return
 	}
-	room = max(room, 0)
-	if room > 4096 && u.buf.Len() < 4096 {
-		room = 4096 // start small; a full step doubles the next offer
-	}
 	u.grow = room
 	t.step = append(t.step[:0], u.buf.Prepare(room))
 	t.issue(t.step)
+}
+
+// untilRoom returns the free space the next read of a read-until offers:
+// the free space the buffer has (after compaction), or as much as it holds
+// when that is less than 512 bytes (the buffer then doubles, and the read
+// fills the new half), or 4 KiB into a buffer without an array; at most
+// 64 KiB, and never past the maximum. 0 means the buffer is at its
+// maximum.
+func (b *DynamicBuffer) untilRoom() int {
+	room := cap(b.buf) - b.Len()
+	switch {
+	case cap(b.buf) == 0:
+		room = keepCap
+	case room < minAlloc:
+		room = max(cap(b.buf), minAlloc)
+	}
+	return min(room, 64<<10, b.room())
 }
 
 func (t *transferOp) untilStep(n int, err error) {

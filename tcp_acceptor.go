@@ -3,8 +3,6 @@ package asio
 import (
 	"net/netip"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // TCPAcceptor listens on an endpoint and accepts connections. Every method
@@ -17,9 +15,11 @@ type TCPAcceptor struct {
 
 // ListenTCP opens, binds and listens on ep, with SO_REUSEADDR set by
 // default as in Asio's acceptor constructor. An unspecified IPv6 address
-// ([::]) also accepts IPv4 unless V6Only(true) is given.
+// ([::]) also accepts IPv4 unless V6Only(true) is given. An invalid ep is
+// syscall.EINVAL; an address in use is an error that names it and matches
+// syscall.EADDRINUSE with errors.Is.
 func ListenTCP(ex Executor, ep netip.AddrPort, opts ...ListenOption) (*TCPAcceptor, error) {
-	cfg := listenConfig{reuseAddr: true, backlog: unix.SOMAXCONN}
+	cfg := listenConfig{reuseAddr: true, backlog: -1}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -27,44 +27,26 @@ func ListenTCP(ex Executor, ep netip.AddrPort, opts ...ListenOption) (*TCPAccept
 		return nil, syscall.EINVAL
 	}
 	a := &TCPAcceptor{ex: ex}
-	a.d.init(ex.Context())
-	a.d.mu.Lock()
-	defer a.d.mu.Unlock()
-	if err := a.d.openLocked(sysFamily(ep), unix.SOCK_STREAM); err != nil {
-		return nil, err
-	}
-	fail := func(err error) (*TCPAcceptor, error) {
-		var out opList
-		a.d.c.be.deregister(&a.d, &out)
-		closeFD(int(a.d.fd))
-		a.d.fd = -1
-		return nil, err
-	}
-	fd := int(a.d.fd)
-	if cfg.reuseAddr {
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-	}
-	if cfg.reusePort {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-			return fail(err)
-		}
-	}
-	if cfg.v6Only != 0 && ep.Addr().Is6() {
-		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolInt(cfg.v6Only > 0))
-	}
-	if err := a.d.bindLocked(ep); err != nil {
-		return fail(err)
-	}
-	if err := unix.Listen(fd, cfg.backlog); err != nil {
-		return fail(err)
-	}
-	local, err := a.d.localEndpointLocked()
+	a.d.init(ex.Context(), false)
+	local, err := a.d.be().listen(&a.d, ep, &cfg)
 	if err != nil {
-		return fail(err)
+		return nil, &ListenError{Addr: ep, Err: err}
 	}
 	a.local = local
 	return a, nil
 }
+
+// ListenError is the error of a ListenTCP that failed: it names the
+// address, and unwraps to the cause (syscall.EADDRINUSE, say).
+type ListenError struct {
+	Addr netip.AddrPort
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	return "asio: listen on " + e.Addr.String() + ": " + e.Err.Error()
+}
+func (e *ListenError) Unwrap() error { return e.Err }
 
 // LocalEndpoint returns the address the acceptor listens on (with the port
 // the system chose for port 0).
@@ -85,47 +67,45 @@ func (a *TCPAcceptor) AsyncAccept(h func(s *TCPSocket, err error), opts ...OpOpt
 
 // AsyncAcceptOn is AsyncAccept with the new socket bound to ex, which may
 // belong to another IOContext: the way to spread connections over one
-// context per core.
+// context per core. Both contexts must use the same kind of backend (or two
+// raw-descriptor ones, epoll and io_uring); otherwise the accept completes
+// with ErrOperationNotSupported.
 func (a *TCPAcceptor) AsyncAcceptOn(ex Executor, h func(s *TCPSocket, err error), opts ...OpOption) {
 	if h == nil {
 		panic("asio: nil handler")
 	}
-	c := a.d.c
-	o := newOp(opAccept, c, a.ex, opts)
-	o.h = h
-	o.ext().aex = ex
-	c.workStarted()
-	c.be.start(&a.d, o, dirRead)
+	o := newOp(opAccept, a.d.c, a.ex, opts)
+	x := o.ext()
+	x.ha, x.aex = h, ex
+	a.d.start(o)
 }
 
 // Accept blocks until a connection arrives; it needs no Run.
 func (a *TCPAcceptor) Accept() (*TCPSocket, error) {
 	o := op{kind: opAccept, x: &opExt{aex: a.ex}}
-	if err := a.d.performBlocking(&o, pollIn); err != nil {
+	if err := a.d.be().do(&a.d, &o); err != nil {
 		return nil, err
 	}
 	return o.acceptedSocket()
 }
 
 // Cancel completes every pending accept with ErrOperationAborted.
-func (a *TCPAcceptor) Cancel() error { return a.d.cancel() }
+func (a *TCPAcceptor) Cancel() error { return a.d.be().cancelAll(&a.d) }
 
 // Close cancels like Cancel and stops listening.
-func (a *TCPAcceptor) Close() error { return a.d.close() }
+func (a *TCPAcceptor) Close() error { return a.d.be().close(&a.d) }
 
-// acceptedSocket wraps the descriptor an accept op took into a TCPSocket on
-// o.aex, registered with that executor's context.
+// acceptedSocket wraps the connection an accept op took into a TCPSocket
+// on o.x.aex, adopted by that executor's context.
 func (o *op) acceptedSocket() (*TCPSocket, error) {
 	if o.err != nil {
 		return nil, o.err
 	}
 	x := o.x
 	s := &TCPSocket{ex: x.aex}
-	s.d.init(x.aex.Context())
-	s.d.mu.Lock()
-	err := s.d.adoptLocked(x.fd, o.familyOfAccepted())
-	s.d.mu.Unlock()
-	if err != nil {
+	s.d.init(x.aex.Context(), false)
+	if err := s.d.be().adopt(&s.d, &x.acc); err != nil {
+		x.acc.discard()
 		return nil, err
 	}
 	return s, nil

@@ -2,9 +2,8 @@ package asio
 
 import (
 	"net/netip"
-	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/goasio/asio/internal/sys"
 )
 
 // TCPSocket is a stream socket. Its asynchronous operations follow the five
@@ -19,25 +18,19 @@ type TCPSocket struct {
 // AsyncConnect and Connect open it.
 func NewTCPSocket(ex Executor) *TCPSocket {
 	s := &TCPSocket{ex: ex}
-	s.d.init(ex.Context())
+	s.d.init(ex.Context(), false)
 	return s
 }
 
 // Executor returns the executor the socket's handlers run on by default.
 func (s *TCPSocket) Executor() Executor { return s.ex }
 
-// IsOpen reports whether the socket has a descriptor.
-func (s *TCPSocket) IsOpen() bool { return s.d.isOpen() }
+// IsOpen reports whether the socket is open.
+func (s *TCPSocket) IsOpen() bool { return s.d.be().isOpen(&s.d) }
 
-// Open opens the socket for the given family without connecting it.
-func (s *TCPSocket) Open(family AddressFamily) error {
-	s.d.mu.Lock()
-	defer s.d.mu.Unlock()
-	if s.d.fd >= 0 {
-		return syscall.EISCONN
-	}
-	return s.d.openLocked(familyOf(family), unix.SOCK_STREAM)
-}
+// Open opens the socket for the given family without connecting it; an
+// open socket gives syscall.EISCONN.
+func (s *TCPSocket) Open(family AddressFamily) error { return s.d.be().open(&s.d, family) }
 
 // AsyncConnect connects to ep, opening the socket first if needed (for ep's
 // family). It supports terminal, partial and total cancellation.
@@ -45,113 +38,100 @@ func (s *TCPSocket) AsyncConnect(ep netip.AddrPort, h func(err error), opts ...O
 	if h == nil {
 		panic("asio: nil handler")
 	}
-	c := s.d.c
-	o := newOp(opConnect, c, s.ex, opts)
-	o.h = h
-	c.workStarted()
-	d := &s.d
-	d.mu.Lock()
-	err := s.connectLocked(ep)
-	if err == syscall.EINPROGRESS {
-		d.startLocked(o, dirWrite)
-		return
-	}
-	d.mu.Unlock()
-	o.err = err
-	o.completeNow()
-}
-
-func (s *TCPSocket) connectLocked(ep netip.AddrPort) error {
-	if !ep.IsValid() {
-		return syscall.EINVAL
-	}
-	d := &s.d
-	if d.fd < 0 {
-		if err := d.openLocked(sysFamily(ep), unix.SOCK_STREAM); err != nil {
-			return err
-		}
-	} else if d.connected() {
-		// Linux answers 0, not EISCONN, to the first connect(2) after a
-		// non-blocking one completed; say what is true.
-		return syscall.EISCONN
-	}
-	return d.connectStart(ep)
+	o := newOp(opConnect, s.d.c, s.ex, opts)
+	o.he = h
+	o.ext().addr = ep
+	s.d.start(o)
 }
 
 // Connect connects to ep and blocks until done; it needs no Run.
 func (s *TCPSocket) Connect(ep netip.AddrPort) error {
-	d := &s.d
-	d.mu.Lock()
-	err := s.connectLocked(ep)
-	d.mu.Unlock()
-	if err != syscall.EINPROGRESS {
-		return err
-	}
-	o := op{kind: opConnect}
-	return d.performBlocking(&o, pollOut)
+	o := blockingOp(opConnect, 0, nil)
+	o.x.addr = ep
+	return s.d.be().do(&s.d, &o)
 }
 
 // AsyncWriteSome writes some of b (at least one byte unless b is empty or an
 // error occurs) and passes the count to h. An empty b completes with (0, nil)
 // and no syscall. It supports terminal, partial and total cancellation.
 func (s *TCPSocket) AsyncWriteSome(b Buffers, h func(n int, err error), opts ...OpOption) {
-	s.async(opWrite, dirWrite, b, 0, h, opts)
+	s.async(opWrite, b, 0, h, opts)
 }
 
 // AsyncSend is AsyncWriteSome with message flags.
 func (s *TCPSocket) AsyncSend(b Buffers, flags MessageFlags, h func(n int, err error), opts ...OpOption) {
-	s.async(opWrite, dirWrite, b, flags, h, opts)
+	s.async(opWrite, b, flags, h, opts)
 }
 
 // AsyncReadSome reads some bytes into b and passes the count to h; an
 // orderly close by the peer gives io.EOF, every time. An empty b completes
-// with (0, nil) and no syscall.
+// with (0, nil) and no syscall. It supports terminal, partial and total
+// cancellation.
 func (s *TCPSocket) AsyncReadSome(b Buffers, h func(n int, err error), opts ...OpOption) {
-	s.async(opRead, dirRead, b, 0, h, opts)
+	s.async(opRead, b, 0, h, opts)
 }
 
 // AsyncReceive is AsyncReadSome with message flags; MsgOutOfBand reads
-// urgent data and waits on the exceptional-condition queue.
+// urgent data and waits for it apart from ordinary reads. A receive of
+// urgent data completes with the connection's error (io.EOF for an orderly
+// close) once the connection ends.
 func (s *TCPSocket) AsyncReceive(b Buffers, flags MessageFlags, h func(n int, err error), opts ...OpOption) {
-	dir := dirRead
-	if flags&MsgOutOfBand != 0 {
-		dir = dirExcept
-	}
-	s.async(opRead, dir, b, flags, h, opts)
+	s.async(opRead, b, flags, h, opts)
 }
 
-func (s *TCPSocket) async(kind opKind, dir int, b Buffers, flags MessageFlags, h func(int, error), opts []OpOption) {
+func (s *TCPSocket) async(kind opKind, b Buffers, flags MessageFlags, h func(int, error), opts []OpOption) {
 	if h == nil {
 		panic("asio: nil handler")
 	}
-	c := s.d.c
-	o := newOp(kind, c, s.ex, opts)
-	o.h = h
+	o := newOp(kind, s.d.c, s.ex, opts)
+	o.hn = h
 	o.flags = int32(flags)
 	o.setBuffers(b)
-	c.workStarted()
-	c.be.start(&s.d, o, dir)
+	s.d.start(o)
+}
+
+// AsyncReadPooled waits for data without holding a buffer, then reads into
+// a buffer of p and passes it to h, which owns it until it calls p.Put. b
+// holds the bytes read (len(b) > 0); an orderly close by the peer gives
+// (nil, io.EOF), every time, and any other error comes with b == nil. When
+// p's max buffers are all out, the read waits for a Put. It supports
+// terminal, partial and total cancellation; a nil p completes with
+// ErrInvalidArgument.
+func (s *TCPSocket) AsyncReadPooled(p *BufferPool, h func(b []byte, err error), opts ...OpOption) {
+	s.readPooled(p, 0, h, opts)
+}
+
+// readPooled is AsyncReadPooled reading at most limit bytes (0: a whole
+// buffer).
+func (s *TCPSocket) readPooled(p *BufferPool, limit int, h func([]byte, error), opts []OpOption) {
+	if h == nil {
+		panic("asio: nil handler")
+	}
+	o := newOp(opReadPooled, s.d.c, s.ex, opts)
+	o.hp = h
+	if p == nil {
+		o.err = ErrInvalidArgument
+		s.d.c.workStarted()
+		o.completeNow()
+		return
+	}
+	o.pool = p
+	o.n = int32(limit)
+	s.d.start(o)
 }
 
 // AsyncWait waits until the socket is ready to read, to write, or has an
-// error or urgent data pending, without moving any byte.
+// error or urgent data pending, without moving any byte. The portable
+// backend cannot wait for WaitError (nor for WaitWrite on Windows): such a
+// wait completes with ErrOperationNotSupported.
 func (s *TCPSocket) AsyncWait(w WaitType, h func(err error), opts ...OpOption) {
 	if h == nil {
 		panic("asio: nil handler")
 	}
-	c := s.d.c
-	o := newOp(opWait, c, s.ex, opts)
-	o.h = h
+	o := newOp(opWait, s.d.c, s.ex, opts)
+	o.he = h
 	o.flags = int32(w)
-	c.workStarted()
-	dir := dirRead
-	switch w {
-	case WaitWrite:
-		dir = dirWrite
-	case WaitError:
-		dir = dirExcept
-	}
-	c.be.start(&s.d, o, dir)
+	s.d.start(o)
 }
 
 // WriteSome writes some of b, blocking until it can; it needs no Run.
@@ -160,7 +140,7 @@ func (s *TCPSocket) WriteSome(b Buffers) (int, error) { return s.Send(b, 0) }
 // Send is WriteSome with message flags.
 func (s *TCPSocket) Send(b Buffers, flags MessageFlags) (int, error) {
 	o := blockingOp(opWrite, flags, b)
-	err := s.d.performBlocking(&o, pollOut)
+	err := s.d.be().do(&s.d, &o)
 	return int(o.n), err
 }
 
@@ -170,29 +150,20 @@ func (s *TCPSocket) ReadSome(b Buffers) (int, error) { return s.Receive(b, 0) }
 // Receive is ReadSome with message flags.
 func (s *TCPSocket) Receive(b Buffers, flags MessageFlags) (int, error) {
 	o := blockingOp(opRead, flags, b)
-	ev := int16(pollIn)
-	if flags&MsgOutOfBand != 0 {
-		ev = pollPri
-	}
-	err := s.d.performBlocking(&o, ev)
+	err := s.d.be().do(&s.d, &o)
 	return int(o.n), err
 }
 
 // Cancel completes every pending operation with ErrOperationAborted. An
 // operation whose syscall already ran keeps its result.
-func (s *TCPSocket) Cancel() error { return s.d.cancel() }
+func (s *TCPSocket) Cancel() error { return s.d.be().cancelAll(&s.d) }
 
 // Close cancels like Cancel, then closes the descriptor.
-func (s *TCPSocket) Close() error { return s.d.close() }
+func (s *TCPSocket) Close() error { return s.d.be().close(&s.d) }
 
 // Shutdown disables sends, receives or both.
 func (s *TCPSocket) Shutdown(how ShutdownType) error {
-	return s.d.withFD(func(fd int) error {
-		if err := unix.Shutdown(fd, shutdownHow(how)); err != nil {
-			return err.(unix.Errno)
-		}
-		return nil
-	})
+	return s.d.be().shutdownConn(&s.d, how != ShutdownSend, how != ShutdownReceive)
 }
 
 // LocalEndpoint returns the socket's local address.
@@ -202,53 +173,41 @@ func (s *TCPSocket) LocalEndpoint() (netip.AddrPort, error) { return s.d.localEn
 func (s *TCPSocket) RemoteEndpoint() (netip.AddrPort, error) { return s.d.remoteEndpoint() }
 
 // SetNoDelay sets TCP_NODELAY (Nagle's algorithm off).
-func (s *TCPSocket) SetNoDelay(on bool) error {
-	return s.d.setInt(unix.IPPROTO_TCP, unix.TCP_NODELAY, boolInt(on))
+func (s *TCPSocket) SetNoDelay(on bool) error { return s.d.setOption(sys.OptNoDelay, boolInt(on)) }
+
+// NoDelay reports whether TCP_NODELAY is set.
+func (s *TCPSocket) NoDelay() (bool, error) {
+	v, err := s.d.getOption(sys.OptNoDelay)
+	return v != 0, err
 }
 
 // SetKeepAlive sets SO_KEEPALIVE.
 func (s *TCPSocket) SetKeepAlive(on bool) error {
-	return s.d.setInt(unix.SOL_SOCKET, unix.SO_KEEPALIVE, boolInt(on))
+	return s.d.setOption(sys.OptKeepAlive, boolInt(on))
 }
 
 // SetLinger sets SO_LINGER: on with 0 seconds makes Close reset the
 // connection.
 func (s *TCPSocket) SetLinger(on bool, seconds int) error {
-	return s.d.withFD(func(fd int) error {
-		l := unix.Linger{Onoff: int32(boolInt(on)), Linger: int32(seconds)}
-		if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &l); err != nil {
-			return err.(unix.Errno)
-		}
-		return nil
-	})
+	return s.d.be().control(&s.d, true, func(fd uintptr) error { return sys.SetLinger(fd, on, seconds) })
 }
 
 // SetSendBufferSize sets SO_SNDBUF.
-func (s *TCPSocket) SetSendBufferSize(n int) error {
-	return s.d.setInt(unix.SOL_SOCKET, unix.SO_SNDBUF, n)
-}
+func (s *TCPSocket) SetSendBufferSize(n int) error { return s.d.setOption(sys.OptSendBuffer, n) }
 
 // SetReceiveBufferSize sets SO_RCVBUF.
 func (s *TCPSocket) SetReceiveBufferSize(n int) error {
-	return s.d.setInt(unix.SOL_SOCKET, unix.SO_RCVBUF, n)
+	return s.d.setOption(sys.OptReceiveBuffer, n)
 }
 
 // SetReuseAddress sets SO_REUSEADDR (before Connect binds the socket).
 func (s *TCPSocket) SetReuseAddress(on bool) error {
-	return s.d.setInt(unix.SOL_SOCKET, unix.SO_REUSEADDR, boolInt(on))
+	return s.d.setOption(sys.OptReuseAddr, boolInt(on))
 }
 
-// Bind binds the opened socket to a local endpoint.
-func (s *TCPSocket) Bind(ep netip.AddrPort) error {
-	s.d.mu.Lock()
-	defer s.d.mu.Unlock()
-	if s.d.fd < 0 {
-		if err := s.d.openLocked(sysFamily(ep), unix.SOCK_STREAM); err != nil {
-			return err
-		}
-	}
-	return s.d.bindLocked(ep)
-}
+// Bind binds the socket to a local endpoint, opening it first for ep's
+// family if it is not open.
+func (s *TCPSocket) Bind(ep netip.AddrPort) error { return s.d.be().bind(&s.d, ep) }
 
 // tryLockWrite marks a composed write in progress; false if one already is.
 func (s *TCPSocket) tryLockWrite() bool { return s.d.tryLockWrite() }

@@ -319,8 +319,8 @@ func TestEmptyBuffers(t *testing.T) {
 }
 
 func fdOf(t *testing.T, s *TCPSocket) int {
-	var fd int
-	if err := s.d.withFD(func(f int) error { fd = f; return nil }); err != nil {
+	fd, err := osFD(&s.d)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return fd
@@ -733,6 +733,7 @@ func TestCloseRacesOps(t *testing.T) {
 func TestNoGoroutinePerSocket(t *testing.T) {
 	const n = 1000
 	ctx := newTestContext(t)
+	onlyBackends(t, ctx, "the portable backend serves a pending read with a goroutine parked in the runtime's poller (TestPortableGoroutinePerPendingOp)", BackendEpoll, BackendIOUring)
 	acc, err := ListenTCP(ctx.Executor(), loopback4)
 	if err != nil {
 		t.Fatal(err)
@@ -797,9 +798,8 @@ func TestSocketOptions(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	v, err := c.d.getInt(syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
-	if err != nil || v == 0 {
-		t.Errorf("TCP_NODELAY after SetNoDelay(true): %d, %v", v, err)
+	if on, err := c.NoDelay(); err != nil || !on {
+		t.Errorf("NoDelay after SetNoDelay(true): %v, %v", on, err)
 	}
 }
 
@@ -865,5 +865,60 @@ func TestOutOfBand(t *testing.T) {
 	}
 	if err := runFor1(t, ctx, wch); err != nil {
 		t.Fatalf("AsyncWait(WaitError): %v", err)
+	}
+}
+
+// TestOutOfBandEndsWithConnection: a pending AsyncReceive(MsgOutOfBand)
+// completes once the connection is gone, with the error a read gets (io.EOF
+// for an orderly close, ECONNRESET for a reset). Linux answers EINVAL to
+// MSG_OOB both when no urgent data is there yet and after the connection
+// ended; the second used to leave the receive waiting until Cancel or Close.
+func TestOutOfBandEndsWithConnection(t *testing.T) {
+	cases := []struct {
+		name  string
+		end   func(t *testing.T, peer, s *TCPSocket)
+		want  error
+		start bool // end the connection before the receive starts
+	}{
+		{"peer closes", func(t *testing.T, peer, _ *TCPSocket) { peer.Close() }, io.EOF, false},
+		{"peer resets", func(t *testing.T, peer, _ *TCPSocket) {
+			if err := peer.SetLinger(true, 0); err != nil {
+				t.Fatal(err)
+			}
+			peer.Close()
+		}, syscall.ECONNRESET, false},
+		{"local shutdown", func(t *testing.T, _, s *TCPSocket) {
+			if err := s.Shutdown(ShutdownBoth); err != nil {
+				t.Fatal(err)
+			}
+		}, io.EOF, false},
+		{"peer closed before", func(t *testing.T, peer, _ *TCPSocket) { peer.Close() }, io.EOF, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := newTestContext(t)
+			peer, s := connectedPair(t, ctx)
+			ctx.Poll() // consume the registration's edges
+			if c.start {
+				c.end(t, peer, s)
+			}
+			h, ch := resultChan()
+			s.AsyncReceive([][]byte{make([]byte, 1)}, MsgOutOfBand, h)
+			if !c.start {
+				ctx.Poll()
+				if len(ch) != 0 {
+					r := <-ch
+					t.Fatalf("completed with (%d, %v) while the connection was up", r.n, r.err)
+				}
+				c.end(t, peer, s)
+			}
+			r := runFor1(t, ctx, ch)
+			if !errors.Is(r.err, c.want) || r.n != 0 {
+				t.Fatalf("(%d, %v), want (0, %v)", r.n, r.err, c.want)
+			}
+			if len(ch) != 0 {
+				t.Fatal("handler called twice")
+			}
+		})
 	}
 }

@@ -18,8 +18,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Helpers of this file are prefixed ts, to stay clear of other test files.
@@ -50,18 +48,10 @@ func tsRun(t testing.TB, ctx *IOContext) {
 // so that the next AsyncWriteSome stays pending.
 func tsFillSendBuffer(t testing.TB, s *TCPSocket) {
 	t.Helper()
-	buf := make([]byte, 64<<10)
-	err := s.d.withFD(func(fd int) error {
-		for {
-			_, err := unix.Write(fd, buf)
-			if err == unix.EAGAIN {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-		}
-	})
+	fd, err := osFD(&s.d)
+	if err == nil {
+		err = writeUntilFull(fd)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -874,20 +864,6 @@ func TestTCPStreamIdlePeerProcess(t *testing.T) {
 	os.Exit(0)
 }
 
-func tsRaiseFileLimit() {
-	var l syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
-		l.Cur = l.Max
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
-}
-
-func tsCPUTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkTCPStreamIdle10k measures what 10,000 idle streams cost, each
 // connected and with a timed AsyncReadSome pending (deadline an hour away):
 // the process's CPU time (getrusage) over 5 s of idling, the loop's
@@ -1023,13 +999,12 @@ func TestTCPStreamBindImmediateExecutor(t *testing.T) {
 
 // tsReadable reports whether s has bytes to read now.
 func tsReadable(s *TCPSocket) bool {
-	var r bool
-	s.d.withFD(func(fd int) error {
-		n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
-		r = n > 0
-		return nil
-	})
-	return r
+	fd, err := osFD(&s.d)
+	if err != nil {
+		return false
+	}
+	rev, _ := pollFD(fd, pollIn, 0)
+	return rev != 0
 }
 
 // Cancelling a range connect (its slot, or the stream's Cancel) stops it:

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // waitTimeout bounds every wait of a test for a handler or a goroutine.
@@ -241,18 +239,6 @@ func readFullErr(s *TCPSocket, n int) ([]byte, error) {
 		got += m
 	}
 	return out, nil
-}
-
-// pollFD waits up to timeoutMs for events on fd.
-func pollFD(fd int, events int16, timeoutMs int) (int16, error) {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: events}}
-	for {
-		_, err := unix.Poll(fds, timeoutMs)
-		if err == unix.EINTR {
-			continue
-		}
-		return fds[0].Revents, err
-	}
 }
 
 // drainAsync starts a goroutine that reads s with the blocking form until

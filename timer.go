@@ -24,7 +24,7 @@ func NewTimer(ex Executor) *Timer {
 // ExpiresAfter sets the expiry to now+d, cancels the pending waits (they
 // complete with ErrOperationAborted) and returns how many it cancelled.
 func (t *Timer) ExpiresAfter(d time.Duration) int {
-	return t.set(t.c.now() + int64(d))
+	return t.set(addSat(t.c.now(), int64(d)))
 }
 
 // ExpiresAt sets the expiry to at, like ExpiresAfter.
@@ -85,7 +85,7 @@ func (t *Timer) AsyncWait(h func(err error), opts ...OpOption) {
 	}
 	c := t.c
 	o := newOp(opTimer, c, t.ex, opts)
-	o.h = h
+	o.he = h
 	x := o.ext()
 	x.tm = t
 	c.workStarted()

@@ -1,6 +1,7 @@
 package asio
 
 import (
+	"math"
 	"math/rand"
 	"runtime"
 	"sort"
@@ -273,5 +274,58 @@ func TestTimerCancelledAmongMany(t *testing.T) {
 	}
 	if !sort.SliceIsSorted(fired, func(a, b int) bool { return fired[a].Before(fired[b]) }) {
 		t.Error("timers fired out of expiry order after cancellations")
+	}
+}
+
+// TestTimerExpiriesInThePast: an expiry long past, however it is given
+// (the zero time, centuries ago, a hugely negative duration), fires at
+// once; it used to overflow the poll timeout into a wait of twelve days.
+func TestTimerExpiriesInThePast(t *testing.T) {
+	cases := []struct {
+		name string
+		set  func(*Timer)
+	}{
+		{"zero time", func(tm *Timer) { tm.ExpiresAt(time.Time{}) }},
+		{"300 years ago", func(tm *Timer) { tm.ExpiresAt(time.Now().AddDate(-300, 0, 0)) }},
+		{"MinInt64", func(tm *Timer) { tm.ExpiresAfter(math.MinInt64) }},
+		{"-1h", func(tm *Timer) { tm.ExpiresAfter(-time.Hour) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := newTestContext(t)
+			tm := NewTimer(ctx.Executor())
+			c.set(tm)
+			h, ch := errChan()
+			tm.AsyncWait(h)
+			done := make(chan int, 1)
+			go func() { done <- ctx.Run() }()
+			if n := waitChan(t, done, "Run with a timer in the past"); n != 1 {
+				t.Fatalf("Run ran %d handlers, want 1", n)
+			}
+			if err := <-ch; err != nil {
+				t.Fatalf("wait: %v, want nil", err)
+			}
+		})
+	}
+}
+
+// TestTimerExpiresAfterSaturates: a duration too long for the clock gives
+// an expiry in the far future, not one in the past.
+func TestTimerExpiresAfterSaturates(t *testing.T) {
+	ctx := newTestContext(t)
+	tm := NewTimer(ctx.Executor())
+	tm.ExpiresAfter(math.MaxInt64)
+	if !tm.Expiry().After(time.Now().AddDate(200, 0, 0)) {
+		t.Fatalf("ExpiresAfter(MaxInt64): expiry %v, want centuries ahead", tm.Expiry())
+	}
+	h, ch := errChan()
+	tm.AsyncWait(h)
+	ctx.Poll()
+	if len(ch) != 0 {
+		t.Fatal("a wait with an expiry centuries ahead completed")
+	}
+	tm.Cancel()
+	if err := runFor1(t, ctx, ch); !isAborted(err) {
+		t.Fatalf("cancelled wait: %v", err)
 	}
 }

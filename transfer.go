@@ -8,7 +8,8 @@ import (
 
 // transferOp is the composed read or write of Asio's async_read/async_write:
 // one *Some call at a time over the rest of the caller's buffers, each
-// offered at most what the completion condition allows, until the buffers
+// offered at most what the completion condition allows (the whole rest on
+// the package's own sockets when it sets no bound, see stepBound), until the buffers
 // are done, the condition says done, an error occurs, a step moves nothing,
 // or a recorded cancellation stops it between steps.
 //
@@ -19,6 +20,7 @@ import (
 // nothing.
 type transferOp struct {
 	write bool
+	own   bool // the stream is one of the package's sockets (offersWhole)
 	ws    AsyncWriteStream
 	rs    AsyncReadStream
 	bufs  [][]byte // the caller's slice headers (the bytes stay theirs)
@@ -63,10 +65,13 @@ func init() {
 }
 
 // AsyncWrite writes all of b, or stops at the first error, and passes the
-// total written to h. It is made of one or more AsyncWriteSome calls, each
-// offered at most 64 KiB; even an empty b makes one (empty) call, so h is
-// never called from inside AsyncWrite. A second composed write on a socket
-// of this package while one runs completes with ErrWriteInProgress.
+// total written to h. It is made of one or more AsyncWriteSome calls: on the
+// package's own sockets (TCPSocket, TCPStream) each is offered the whole
+// rest of b (at most IOV_MAX = 1024 buffers; the kernel takes what fits), on
+// any other stream at most 64 KiB, as in Asio. Even an empty b makes one
+// (empty) call, so h is never called from inside AsyncWrite. A second
+// composed write on a socket of this package while one runs completes with
+// ErrWriteInProgress and moves no byte.
 func AsyncWrite(s AsyncWriteStream, b Buffers, h func(n int, err error), opts ...OpOption) {
 	AsyncWriteCond(s, b, transferAll, h, opts...)
 }
@@ -82,12 +87,13 @@ func AsyncWriteCond(s AsyncWriteStream, b Buffers, c CompletionCondition, h func
 		return
 	}
 	t := transferPool.Get().(*transferOp)
-	t.write, t.ws, t.lock = true, s, lock
+	t.write, t.ws, t.lock, t.own = true, s, lock, offersWhole(s)
 	t.begin(b, c, h, opts)
 }
 
 // AsyncRead fills b, or stops at the first error (io.EOF for an orderly
-// close), and passes the total read to h.
+// close), and passes the total read to h. Its steps are offered as
+// AsyncWrite's.
 func AsyncRead(s AsyncReadStream, b Buffers, h func(n int, err error), opts ...OpOption) {
 	AsyncReadCond(s, b, transferAll, h, opts...)
 }
@@ -98,7 +104,7 @@ func AsyncReadCond(s AsyncReadStream, b Buffers, c CompletionCondition, h func(n
 		panic("asio: nil handler")
 	}
 	t := transferPool.Get().(*transferOp)
-	t.rs = s
+	t.rs, t.own = s, offersWhole(s)
 	t.begin(b, c, h, opts)
 }
 
@@ -248,12 +254,13 @@ func (t *transferOp) some(b [][]byte) {
 	}
 }
 
-// prepare sets t.step to at most max bytes of what is left (Asio's
-// consuming_buffers::prepare): the rest of the current buffer, then whole
-// buffers, empty ones skipped.
+// prepare sets t.step to what the next step is offered when the condition
+// returned max (Asio's consuming_buffers::prepare, bounded by stepBound):
+// the rest of the current buffer, then whole buffers, empty ones skipped.
 func (t *transferOp) prepare(max int) {
+	max, nbufs := stepBound(t.own, max)
 	t.step = t.step[:0]
-	for i := t.idx; i < len(t.bufs) && max > 0; i++ {
+	for i := t.idx; i < len(t.bufs) && max > 0 && len(t.step) < nbufs; i++ {
 		b := t.bufs[i]
 		if i == t.idx {
 			b = b[t.off:]
@@ -332,7 +339,7 @@ func (t *transferOp) release() {
 	clear(t.bufs)
 	clear(t.step)
 	t.bufs, t.step = t.bufs[:0], t.step[:0]
-	t.write, t.ws, t.rs, t.lock = false, nil, nil, nil
+	t.write, t.own, t.ws, t.rs, t.lock = false, false, nil, nil, nil
 	t.idx, t.off, t.total = 0, 0, 0
 	t.cond, t.h = nil, nil
 	t.stepOpts = [3]OpOption{}

@@ -23,7 +23,8 @@ type Message struct {
 }
 
 // AsyncSendBatch sends the datagrams of msgs, each to its Addr, with as few
-// system calls as the platform allows (one sendmmsg on Linux), and passes h
+// system calls as the backend allows (one sendmmsg on Linux; the portable
+// backend sends them one at a time, with the same results), and passes h
 // the number of messages sent. Like AsyncSend it may do only part of the
 // work: it completes once at least one message is sent, with n < len(msgs)
 // when the socket's send buffer filled up or message n could not be sent;
@@ -34,11 +35,12 @@ type Message struct {
 // are taken per call. It supports terminal, partial and total cancellation,
 // and is safe from any goroutine.
 func (s *UDPSocket) AsyncSendBatch(msgs []Message, h func(n int, err error), opts ...OpOption) {
-	s.asyncBatch(opSendBatch, dirWrite, msgs, h, opts)
+	s.asyncBatch(opSendBatch, msgs, h, opts)
 }
 
 // AsyncReceiveBatch receives up to len(msgs) datagrams with as few system
-// calls as the platform allows (one recvmmsg on Linux) and passes h the
+// calls as the backend allows (one recvmmsg on Linux; the portable backend
+// receives one datagram per call) and passes h the
 // number received: at least one, unless an error occurs. For each message
 // received, N, Addr and Truncated are set.
 //
@@ -46,14 +48,14 @@ func (s *UDPSocket) AsyncSendBatch(msgs []Message, h func(n int, err error), opt
 // are taken per call. It supports terminal, partial and total cancellation,
 // and is safe from any goroutine.
 func (s *UDPSocket) AsyncReceiveBatch(msgs []Message, h func(n int, err error), opts ...OpOption) {
-	s.asyncBatch(opRecvBatch, dirRead, msgs, h, opts)
+	s.asyncBatch(opRecvBatch, msgs, h, opts)
 }
 
-func (s *UDPSocket) asyncBatch(kind opKind, dir int, msgs []Message, h func(int, error), opts []OpOption) {
+func (s *UDPSocket) asyncBatch(kind opKind, msgs []Message, h func(int, error), opts []OpOption) {
 	o := s.newOp(kind, h != nil, opts)
-	o.h = h
+	o.hn = h
 	o.ext().batch = msgs
-	s.start(o, dir, nil, 0)
+	s.start(o, nil, 0)
 }
 
 // SendBatch is AsyncSendBatch's blocking form: it waits until it can send
@@ -61,7 +63,7 @@ func (s *UDPSocket) asyncBatch(kind opKind, dir int, msgs []Message, h func(int,
 func (s *UDPSocket) SendBatch(msgs []Message) (int, error) {
 	o := blockingOp(opSendBatch, 0, nil)
 	o.x.batch = msgs
-	err := s.d.performBlocking(&o, pollOut)
+	err := s.d.be().do(&s.d, &o)
 	return int(o.n), err
 }
 
@@ -70,6 +72,6 @@ func (s *UDPSocket) SendBatch(msgs []Message) (int, error) {
 func (s *UDPSocket) ReceiveBatch(msgs []Message) (int, error) {
 	o := blockingOp(opRecvBatch, 0, nil)
 	o.x.batch = msgs
-	err := s.d.performBlocking(&o, pollIn)
+	err := s.d.be().do(&s.d, &o)
 	return int(o.n), err
 }

@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/goasio/asio/internal/sys"
 )
 
 // UDPSocket is a datagram socket. Its asynchronous operations follow the
@@ -26,68 +26,34 @@ type UDPSocket struct {
 // Open, Bind and Connect open it.
 func NewUDPSocket(ex Executor) *UDPSocket {
 	s := &UDPSocket{ex: ex}
-	s.d.init(ex.Context())
-	s.d.dgram = true
+	s.d.init(ex.Context(), true)
 	return s
 }
 
 // Executor returns the executor the socket's handlers run on by default.
 func (s *UDPSocket) Executor() Executor { return s.ex }
 
-// IsOpen reports whether the socket has a descriptor.
-func (s *UDPSocket) IsOpen() bool { return s.d.isOpen() }
+// IsOpen reports whether the socket is open.
+func (s *UDPSocket) IsOpen() bool { return s.d.be().isOpen(&s.d) }
 
 // Open opens the socket for the given family (IPv4 or IPv6) without binding
 // or connecting it; an open socket gives syscall.EISCONN.
-func (s *UDPSocket) Open(family AddressFamily) error {
-	s.d.mu.Lock()
-	defer s.d.mu.Unlock()
-	if s.d.fd >= 0 {
-		return syscall.EISCONN
-	}
-	return s.d.openLocked(familyOf(family), unix.SOCK_DGRAM)
-}
-
-// openForLocked opens the socket for ep's family unless it is open (d.mu
-// held).
-func (s *UDPSocket) openForLocked(ep netip.AddrPort) error {
-	if !ep.IsValid() {
-		return syscall.EINVAL
-	}
-	if s.d.fd >= 0 {
-		return nil
-	}
-	return s.d.openLocked(sysFamily(ep), unix.SOCK_DGRAM)
-}
+func (s *UDPSocket) Open(family AddressFamily) error { return s.d.be().open(&s.d, family) }
 
 // Bind binds the socket to a local endpoint, opening it first for ep's
 // family if it is not open.
-func (s *UDPSocket) Bind(ep netip.AddrPort) error {
-	s.d.mu.Lock()
-	defer s.d.mu.Unlock()
-	if err := s.openForLocked(ep); err != nil {
-		return err
-	}
-	return s.d.bindLocked(ep)
-}
+func (s *UDPSocket) Bind(ep netip.AddrPort) error { return s.d.be().bind(&s.d, ep) }
 
 // Connect sets the socket's default peer: Send and Receive then talk to ep
 // only. It opens the socket first for ep's family if it is not open. A UDP
 // connect exchanges no packet, so it never blocks.
-func (s *UDPSocket) Connect(ep netip.AddrPort) error {
-	s.d.mu.Lock()
-	defer s.d.mu.Unlock()
-	if err := s.openForLocked(ep); err != nil {
-		return err
-	}
-	return s.d.connectStart(ep)
-}
+func (s *UDPSocket) Connect(ep netip.AddrPort) error { return s.d.be().connectDgram(&s.d, ep) }
 
 // AsyncConnect is Connect with its result passed to h, which runs on the
 // handler's executor as for every other operation.
 func (s *UDPSocket) AsyncConnect(ep netip.AddrPort, h func(err error), opts ...OpOption) {
 	o := s.newOp(opConnect, h != nil, opts)
-	o.h = h
+	o.he = h
 	s.d.c.workStarted()
 	o.err = s.Connect(ep)
 	o.completeNow()
@@ -98,7 +64,7 @@ func (s *UDPSocket) AsyncConnect(ep netip.AddrPort, h func(err error), opts ...O
 // syscall.EDESTADDRREQ. It supports terminal, partial and total
 // cancellation.
 func (s *UDPSocket) AsyncSend(b Buffers, flags MessageFlags, h func(n int, err error), opts ...OpOption) {
-	s.async(opSendDgram, dirWrite, b, flags, h, opts)
+	s.async(opSendDgram, b, flags, h, opts)
 }
 
 // AsyncSendTo sends b as one datagram to to and passes its size to h. An
@@ -106,9 +72,9 @@ func (s *UDPSocket) AsyncSend(b Buffers, flags MessageFlags, h func(n int, err e
 // terminal, partial and total cancellation.
 func (s *UDPSocket) AsyncSendTo(b Buffers, to netip.AddrPort, flags MessageFlags, h func(n int, err error), opts ...OpOption) {
 	o := s.newOp(opSendTo, h != nil, opts)
-	o.h = h
+	o.hn = h
 	o.ext().addr = to
-	s.start(o, dirWrite, b, flags)
+	s.start(o, b, flags)
 }
 
 // AsyncReceive receives one datagram into b and passes its size to h; a
@@ -116,7 +82,7 @@ func (s *UDPSocket) AsyncSendTo(b Buffers, to netip.AddrPort, flags MessageFlags
 // total cancellation.
 func (s *UDPSocket) AsyncReceive(b Buffers, flags MessageFlags, h func(n int, err error), opts ...OpOption) {
 	// opRecvFrom rather than a plain recv: recvmsg reports MSG_TRUNC.
-	s.async(opRecvFrom, dirRead, b, flags, h, opts)
+	s.async(opRecvFrom, b, flags, h, opts)
 }
 
 // AsyncReceiveFrom receives one datagram into b and passes h its size and
@@ -124,24 +90,21 @@ func (s *UDPSocket) AsyncReceive(b Buffers, flags MessageFlags, h func(n int, er
 // and total cancellation.
 func (s *UDPSocket) AsyncReceiveFrom(b Buffers, flags MessageFlags, h func(n int, from netip.AddrPort, err error), opts ...OpOption) {
 	o := s.newOp(opRecvFrom, h != nil, opts)
-	o.h = h
-	s.start(o, dirRead, b, flags)
+	o.ext().hf = h
+	s.start(o, b, flags)
 }
 
-func (s *UDPSocket) async(kind opKind, dir int, b Buffers, flags MessageFlags, h func(int, error), opts []OpOption) {
+func (s *UDPSocket) async(kind opKind, b Buffers, flags MessageFlags, h func(int, error), opts []OpOption) {
 	o := s.newOp(kind, h != nil, opts)
-	o.h = h
-	s.start(o, dir, b, flags)
+	o.hn = h
+	s.start(o, b, flags)
 }
 
-// start counts o as work and hands it, with its buffers and flags, to the
-// backend on direction dir.
-func (s *UDPSocket) start(o *op, dir int, b Buffers, flags MessageFlags) {
+// start hands o, with its buffers and flags, to the backend.
+func (s *UDPSocket) start(o *op, b Buffers, flags MessageFlags) {
 	o.flags = int32(flags)
 	o.setBuffers(b)
-	c := s.d.c
-	c.workStarted()
-	c.be.start(&s.d, o, dir)
+	s.d.start(o)
 }
 
 // newOp takes an op for one of s's initiations; a nil handler panics, as
@@ -157,7 +120,7 @@ func (s *UDPSocket) newOp(kind opKind, hasHandler bool, opts []OpOption) *op {
 // socket takes it; it needs no Run.
 func (s *UDPSocket) Send(b Buffers, flags MessageFlags) (int, error) {
 	o := blockingOp(opSendDgram, flags, b)
-	err := s.d.performBlocking(&o, pollOut)
+	err := s.d.be().do(&s.d, &o)
 	return int(o.n), err
 }
 
@@ -165,7 +128,7 @@ func (s *UDPSocket) Send(b Buffers, flags MessageFlags) (int, error) {
 func (s *UDPSocket) SendTo(b Buffers, to netip.AddrPort, flags MessageFlags) (int, error) {
 	o := blockingOp(opSendTo, flags, b)
 	o.x.addr = to
-	err := s.d.performBlocking(&o, pollOut)
+	err := s.d.be().do(&s.d, &o)
 	return int(o.n), err
 }
 
@@ -179,17 +142,17 @@ func (s *UDPSocket) Receive(b Buffers, flags MessageFlags) (int, error) {
 // until one arrives.
 func (s *UDPSocket) ReceiveFrom(b Buffers, flags MessageFlags) (int, netip.AddrPort, error) {
 	o := blockingOp(opRecvFrom, flags, b)
-	err := s.d.performBlocking(&o, pollIn)
+	err := s.d.be().do(&s.d, &o)
 	return int(o.n), o.x.addr, err
 }
 
 // Cancel completes every pending operation with ErrOperationAborted. An
 // operation whose syscall already ran keeps its result.
-func (s *UDPSocket) Cancel() error { return s.d.cancel() }
+func (s *UDPSocket) Cancel() error { return s.d.be().cancelAll(&s.d) }
 
 // Close cancels like Cancel, then closes the descriptor. The socket may be
 // opened again.
-func (s *UDPSocket) Close() error { return s.d.close() }
+func (s *UDPSocket) Close() error { return s.d.be().close(&s.d) }
 
 // LocalEndpoint returns the socket's local address.
 func (s *UDPSocket) LocalEndpoint() (netip.AddrPort, error) { return s.d.localEndpoint() }
@@ -200,59 +163,51 @@ func (s *UDPSocket) RemoteEndpoint() (netip.AddrPort, error) { return s.d.remote
 
 // SetBroadcast sets SO_BROADCAST, needed to send to a broadcast address.
 func (s *UDPSocket) SetBroadcast(on bool) error {
-	return s.d.setInt(unix.SOL_SOCKET, unix.SO_BROADCAST, boolInt(on))
+	return s.d.setOption(sys.OptBroadcast, boolInt(on))
 }
 
 // SetReuseAddress sets SO_REUSEADDR (before Bind).
 func (s *UDPSocket) SetReuseAddress(on bool) error {
-	return s.d.setInt(unix.SOL_SOCKET, unix.SO_REUSEADDR, boolInt(on))
+	return s.d.setOption(sys.OptReuseAddr, boolInt(on))
 }
 
 // SetReusePort sets SO_REUSEPORT (before Bind): several sockets bound to
-// one endpoint, the kernel spreading the datagrams among them.
+// one endpoint, the kernel spreading the datagrams among them. Where the
+// platform has none (Windows), it is ErrOperationNotSupported.
 func (s *UDPSocket) SetReusePort(on bool) error {
-	return s.d.setInt(unix.SOL_SOCKET, unix.SO_REUSEPORT, boolInt(on))
+	return s.d.setOption(sys.OptReusePort, boolInt(on))
 }
 
 // SetSendBufferSize sets SO_SNDBUF.
-func (s *UDPSocket) SetSendBufferSize(n int) error {
-	return s.d.setInt(unix.SOL_SOCKET, unix.SO_SNDBUF, n)
-}
+func (s *UDPSocket) SetSendBufferSize(n int) error { return s.d.setOption(sys.OptSendBuffer, n) }
 
 // SetReceiveBufferSize sets SO_RCVBUF.
 func (s *UDPSocket) SetReceiveBufferSize(n int) error {
-	return s.d.setInt(unix.SOL_SOCKET, unix.SO_RCVBUF, n)
+	return s.d.setOption(sys.OptReceiveBuffer, n)
 }
 
 // SetV6Only sets IPV6_V6ONLY on an IPv6 socket (before Bind); off, the
 // socket also sends to and receives from IPv4 peers.
-func (s *UDPSocket) SetV6Only(on bool) error {
-	return s.d.setInt(unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolInt(on))
-}
+func (s *UDPSocket) SetV6Only(on bool) error { return s.d.setOption(sys.OptV6Only, boolInt(on)) }
 
 // JoinGroup joins the multicast group on the interface with index ifindex
 // (0: the one the kernel picks). An IPv4 group uses IP_ADD_MEMBERSHIP,
 // which an IPv6 socket accepts too, an IPv6 group IPV6_JOIN_GROUP.
 func (s *UDPSocket) JoinGroup(group netip.Addr, ifindex int) error {
-	return s.membership(group, ifindex, unix.IP_ADD_MEMBERSHIP, unix.IPV6_JOIN_GROUP)
+	return s.membership(group, ifindex, true)
 }
 
 // LeaveGroup leaves a group joined with JoinGroup.
 func (s *UDPSocket) LeaveGroup(group netip.Addr, ifindex int) error {
-	return s.membership(group, ifindex, unix.IP_DROP_MEMBERSHIP, unix.IPV6_LEAVE_GROUP)
+	return s.membership(group, ifindex, false)
 }
 
-func (s *UDPSocket) membership(group netip.Addr, ifindex, opt4, opt6 int) error {
+func (s *UDPSocket) membership(group netip.Addr, ifindex int, join bool) error {
 	if !group.IsMulticast() && !group.Unmap().IsMulticast() {
 		return syscall.EINVAL
 	}
-	return s.d.withFD(func(fd int) error {
-		if g := group.Unmap(); g.Is4() {
-			mreq := unix.IPMreqn{Multiaddr: g.As4(), Ifindex: int32(ifindex)}
-			return unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, opt4, &mreq)
-		}
-		mreq := unix.IPv6Mreq{Multiaddr: group.As16(), Interface: uint32(ifindex)}
-		return unix.SetsockoptIPv6Mreq(fd, unix.IPPROTO_IPV6, opt6, &mreq)
+	return s.d.be().control(&s.d, false, func(fd uintptr) error {
+		return sys.Membership(fd, group, ifindex, join)
 	})
 }
 
@@ -260,35 +215,31 @@ func (s *UDPSocket) membership(group netip.Addr, ifindex, opt4, opt6 int) error 
 // are looped back to the host's own members (IP_MULTICAST_LOOP, or
 // IPV6_MULTICAST_LOOP on an IPv6 socket).
 func (s *UDPSocket) SetMulticastLoopback(on bool) error {
-	return s.setFamilyInt(unix.IP_MULTICAST_LOOP, unix.IPV6_MULTICAST_LOOP, boolInt(on))
+	return s.setFamilyOption(sys.OptMulticastLoop4, sys.OptMulticastLoop6, boolInt(on))
 }
 
 // SetMulticastHops sets the hop limit of multicast datagrams the socket
 // sends: the TTL (IP_MULTICAST_TTL) on an IPv4 socket, IPV6_MULTICAST_HOPS
 // on an IPv6 one.
 func (s *UDPSocket) SetMulticastHops(n int) error {
-	return s.setFamilyInt(unix.IP_MULTICAST_TTL, unix.IPV6_MULTICAST_HOPS, n)
+	return s.setFamilyOption(sys.OptMulticastHops4, sys.OptMulticastHops6, n)
 }
 
 // SetMulticastInterface selects the interface, by index, that multicast
 // datagrams leave from (IP_MULTICAST_IF, IPV6_MULTICAST_IF).
 func (s *UDPSocket) SetMulticastInterface(ifindex int) error {
-	return s.d.withFD(func(fd int) error {
-		if s.d.family() == unix.AF_INET6 {
-			return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, ifindex)
-		}
-		mreq := unix.IPMreqn{Ifindex: int32(ifindex)}
-		return unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &mreq)
+	if s.d.family() == IPv6 {
+		return s.d.setOption(sys.OptMulticastIf6, ifindex)
+	}
+	return s.d.be().control(&s.d, true, func(fd uintptr) error {
+		return sys.SetMulticastInterface4(fd, ifindex)
 	})
 }
 
-// setFamilyInt sets the IPPROTO_IP option opt4 on an IPv4 socket, the
-// IPPROTO_IPV6 option opt6 on an IPv6 one.
-func (s *UDPSocket) setFamilyInt(opt4, opt6, v int) error {
-	return s.d.withFD(func(fd int) error {
-		if s.d.family() == unix.AF_INET6 {
-			return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, opt6, v)
-		}
-		return unix.SetsockoptInt(fd, unix.IPPROTO_IP, opt4, v)
-	})
+// setFamilyOption sets opt4 on an IPv4 socket, opt6 on an IPv6 one.
+func (s *UDPSocket) setFamilyOption(opt4, opt6 sys.Option, v int) error {
+	if s.d.family() == IPv6 {
+		return s.d.setOption(opt6, v)
+	}
+	return s.d.setOption(opt4, v)
 }

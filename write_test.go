@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"math/rand"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ var errStep = errors.New("step failed")
 // transferCase is one run of a composed operation over a test stream.
 type transferCase struct {
 	name    string
+	own     bool                // run on a stream that counts as the package's own socket
 	sizes   []int               // the caller's buffers
 	cond    CompletionCondition // nil: the plain AsyncWrite/AsyncRead
 	max     int                 // the stream moves at most this per call (0: no limit)
@@ -28,7 +30,8 @@ type transferCase struct {
 // expectedOffers simulates Asio's algorithm: the first call is offered
 // min(cond(nil, 0), left) even when that is 0; after a step that moved n
 // bytes: stop on error, on 0 bytes, when all moved, when cond says 0;
-// else offer min(cond(nil, total), left).
+// else offer min(cond(nil, total), left). A condition's "no bound"
+// (math.MaxInt) is 64 KiB on a user's stream, the whole rest on an own one.
 func (c transferCase) expectedOffers() []int {
 	cond := c.cond
 	if cond == nil {
@@ -42,7 +45,11 @@ func (c transferCase) expectedOffers() []int {
 	total := 0
 	max := cond(nil, 0)
 	for call := 1; ; call++ {
-		offer := min(max, size-total)
+		bound := max
+		if bound == math.MaxInt && !c.own {
+			bound = 64 << 10
+		}
+		offer := min(bound, size-total)
 		offers = append(offers, offer)
 		moved := offer
 		if c.max > 0 {
@@ -92,8 +99,50 @@ func transferCases() []transferCase {
 		{name: "error midway counts the failing step", sizes: []int{100}, max: 10, failAt: 3, failN: 4, wantN: 24, wantErr: errStep},
 		{name: "error at once", sizes: []int{100}, failAt: 1, failN: 0, wantN: 0, wantErr: errStep},
 		{name: "error on the last step", sizes: []int{20}, max: 10, failAt: 2, failN: 10, wantN: 20, wantErr: errStep},
+
+		// On the package's own sockets a condition without a bound of its
+		// own offers the whole rest, IOV_MAX buffers at most.
+		{name: "own: whole offer", own: true, sizes: []int{1 << 20}, wantN: 1 << 20, offers: []int{1 << 20}},
+		{name: "own: whole offer over buffers", own: true, sizes: []int{40 << 10, 0, 40 << 10, 40 << 10}, wantN: 120 << 10, offers: []int{120 << 10}},
+		{name: "own: stream takes 100000 a call", own: true, sizes: []int{250000}, max: 100000, wantN: 250000, offers: []int{250000, 150000, 50000}},
+		{name: "own: IOV_MAX buffers a step", own: true, sizes: ones(3000), wantN: 3000, offers: []int{1024, 1024, 952}},
+		{name: "own: TransferAtLeast offers the rest", own: true, sizes: []int{200 << 10}, cond: TransferAtLeast(100 << 10), max: 60000, wantN: 120000,
+			offers: []int{200 << 10, 200<<10 - 60000}},
+		{name: "own: TransferExactly keeps 64 KiB", own: true, sizes: []int{200000}, cond: TransferExactly(100000), max: 30000, wantN: 100000,
+			offers: []int{65536, 65536, 40000, 10000}},
+		{name: "own: a condition's bound holds", own: true, sizes: []int{300 << 10}, wantN: 300 << 10, offers: []int{128 << 10, 128 << 10, 44 << 10},
+			cond: func(err error, total int) int {
+				if err != nil {
+					return 0
+				}
+				return 128 << 10
+			}},
+		{name: "own: empty buffers", own: true, sizes: nil, wantN: 0, offers: []int{0}},
+		{name: "own: error midway", own: true, sizes: []int{100}, max: 10, failAt: 3, failN: 4, wantN: 24, wantErr: errStep},
+		{name: "user: a condition's bound past 64 KiB holds", sizes: []int{300 << 10}, wantN: 300 << 10, offers: []int{128 << 10, 128 << 10, 44 << 10},
+			cond: func(err error, total int) int {
+				if err != nil {
+					return 0
+				}
+				return 128 << 10
+			}},
 	}
 }
+
+// ones returns n sizes of one byte.
+func ones(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = 1
+	}
+	return s
+}
+
+// ownTestStream is a test stream that counts as one of the package's own
+// sockets for the composed operations.
+type ownTestStream struct{ *testStream }
+
+func (ownTestStream) offersWhole() {}
 
 func buffersOf(sizes []int, fill bool) ([][]byte, []byte) {
 	var bufs [][]byte
@@ -114,12 +163,26 @@ func buffersOf(sizes []int, fill bool) ([][]byte, []byte) {
 // runTransferCase runs c as a write (or a read) and checks the result,
 // every offer, and the bytes moved.
 func runTransferCase(t *testing.T, c transferCase, write bool) {
+	runTransferCaseAs(t, c, write, false)
+}
+
+// runTransferCaseAs runs c with the composed operation or, blocking, with
+// its blocking form (Write, WriteCond, Read, ReadCond) over the same test
+// stream: both must make the same calls with the same results.
+func runTransferCaseAs(t *testing.T, c transferCase, write, blocking bool) {
 	ctx := newTestContext(t)
 	st := newTestStream(ctx.Executor())
 	st.max, st.failAt, st.failN, st.failErr, st.zeroAt = c.max, c.failAt, c.failN, errStep, c.zeroAt
 	bufs, data := buffersOf(c.sizes, write)
 	if !write {
 		st.in = [][]byte{pattern(0, len(data)+100)}
+	}
+	var stream interface {
+		AsyncWriteStream
+		AsyncReadStream
+	} = st
+	if c.own {
+		stream = ownTestStream{st}
 	}
 	returned := false
 	h, ch := resultChan()
@@ -130,14 +193,35 @@ func runTransferCase(t *testing.T, c transferCase, write bool) {
 		h(n, err)
 	}
 	switch {
+	case blocking:
+		var sync interface {
+			SyncWriteStream
+			SyncReadStream
+		} = syncTestStream{st, ctx}
+		if c.own {
+			sync = ownSyncTestStream{syncTestStream{st, ctx}}
+		}
+		var n int
+		var err error
+		switch {
+		case write && c.cond == nil:
+			n, err = Write(sync, bufs)
+		case write:
+			n, err = WriteCond(sync, bufs, c.cond)
+		case c.cond == nil:
+			n, err = Read(sync, bufs)
+		default:
+			n, err = ReadCond(sync, bufs, c.cond)
+		}
+		h(n, err)
 	case write && c.cond == nil:
-		AsyncWrite(st, bufs, handler)
+		AsyncWrite(stream, bufs, handler)
 	case write:
-		AsyncWriteCond(st, bufs, c.cond, handler)
+		AsyncWriteCond(stream, bufs, c.cond, handler)
 	case c.cond == nil:
-		AsyncRead(st, bufs, handler)
+		AsyncRead(stream, bufs, handler)
 	default:
-		AsyncReadCond(st, bufs, c.cond, handler)
+		AsyncReadCond(stream, bufs, c.cond, handler)
 	}
 	returned = true
 	r := runFor1(t, ctx, ch)
@@ -153,6 +237,9 @@ func runTransferCase(t *testing.T, c transferCase, write bool) {
 		t.Fatalf("%d *Some calls, want %d (offers %v)", len(calls), len(want), offersOf(calls))
 	}
 	for i, call := range calls {
+		if c.own && call.nbufs > 1024 {
+			t.Fatalf("call %d offered %d buffers, more than IOV_MAX", i+1, call.nbufs)
+		}
 		if call.offered != want[i] {
 			t.Fatalf("call %d offered %d bytes, want %d (all offers %v, want %v)", i+1, call.offered, want[i], offersOf(calls), want)
 		}

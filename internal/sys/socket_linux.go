@@ -75,7 +75,8 @@ func Poll(fd int, events int16, timeoutMs int) (int16, error) {
 // PollNow reports fd's current readiness without waiting.
 func PollNow(fd int, events int16) int16 {
 	fds := [1]unix.PollFd{{Fd: int32(fd), Events: events}}
-	r, _, e := syscall.RawSyscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&fds[0])), 1, 0)
+	var ts unix.Timespec // zero: do not wait (ppoll exists on every Linux arch, poll not)
+	r, _, e := syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
 	if e != 0 || r == 0 {
 		return 0
 	}
@@ -92,12 +93,21 @@ func errOrNil(e syscall.Errno) error {
 	return nil
 }
 
-func errnoOf(err error) error {
-	if err == nil {
-		return nil
+// Listen makes fd listen, with a queue of backlog connections (less than
+// 0: the system's maximum).
+func Listen(fd, backlog int) error {
+	if backlog < 0 {
+		backlog = unix.SOMAXCONN
 	}
-	if e, ok := err.(unix.Errno); ok {
-		return syscall.Errno(e)
-	}
-	return err
+	return errnoOf(unix.Listen(fd, backlog))
 }
+
+// Poll events, for the blocking forms and readiness checks.
+const (
+	PollIn    = unix.POLLIN
+	PollOut   = unix.POLLOUT
+	PollPri   = unix.POLLPRI
+	PollRDHup = unix.POLLRDHUP
+	PollHup   = unix.POLLHUP
+	PollErr   = unix.POLLERR
+)

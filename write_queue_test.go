@@ -1,0 +1,577 @@
+package asio
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// queueResult is what one message's handler got, and in which order.
+type queueResult struct {
+	msg, n int
+	err    error
+}
+
+// queueRecorder records the handlers of a test's messages.
+type queueRecorder struct {
+	mu  sync.Mutex
+	got []queueResult
+}
+
+func (r *queueRecorder) handler(msg int) func(int, error) {
+	return func(n int, err error) {
+		r.mu.Lock()
+		r.got = append(r.got, queueResult{msg, n, err})
+		r.mu.Unlock()
+	}
+}
+
+func (r *queueRecorder) results() []queueResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]queueResult(nil), r.got...)
+}
+
+// heldQueue returns a queue on an own test stream whose first write waits
+// for release, with message 0 (the bytes "first") written and held: the
+// messages queued next wait, then go out together.
+func heldQueue(t *testing.T, ctx *IOContext, rec *queueRecorder) (*testStream, *WriteQueue) {
+	st := newTestStream(ctx.Executor())
+	st.holdAt = 1
+	q := NewWriteQueue(ownTestStream{st})
+	q.AsyncWrite(Buffers{[]byte("first")}, rec.handler(0))
+	if st.pending() {
+		t.Fatal("the write started inside AsyncWrite, not from the flush task")
+	}
+	runUntilPending(t, ctx, st)
+	ctx.Restart()
+	return st, q
+}
+
+// runUntilPending runs ctx one handler at a time until st holds a call.
+func runUntilPending(t *testing.T, ctx *IOContext, st *testStream) {
+	t.Helper()
+	for i := 0; !st.pending(); i++ {
+		if i == 100 {
+			t.Fatal("no write reached the stream")
+		}
+		ctx.Restart()
+		ctx.RunOne()
+	}
+}
+
+// message returns message i of size bytes, cut into nbufs buffers (at most
+// size of them, each at least one byte), and its bytes.
+func message(i, size, nbufs int) (Buffers, []byte) {
+	data := pattern(i<<20, size)
+	var b Buffers
+	for k := 0; k < nbufs; k++ {
+		b = append(b, data[k*size/nbufs:(k+1)*size/nbufs])
+	}
+	return b, data
+}
+
+// TestWriteQueueCoalesces: messages queued while a write is in flight go
+// out as one gather write when it completes; each handler gets its own
+// message's length, in call order; the bytes arrive whole, in order.
+func TestWriteQueueCoalesces(t *testing.T) {
+	ctx := newTestContext(t)
+	var rec queueRecorder
+	st, q := heldQueue(t, ctx, &rec)
+	want := []byte("first")
+	sizes := []int{5}
+	for i := 1; i <= 16; i++ {
+		b, data := message(i, 10*i, 2)
+		q.AsyncWrite(b, rec.handler(i))
+		want = append(want, data...)
+		sizes = append(sizes, len(data))
+	}
+	if q.Len() != 16 {
+		t.Fatalf("Len() = %d while the first write is in flight, want 16", q.Len())
+	}
+	st.release()
+	ctx.Run()
+	calls := st.callLog()
+	if len(calls) != 2 || calls[1].nbufs != 32 || calls[1].offered != len(want)-5 {
+		t.Fatalf("stream calls %+v, want the first message, then one call of 32 buffers and %d bytes", calls, len(want)-5)
+	}
+	got := rec.results()
+	if len(got) != 17 {
+		t.Fatalf("%d handlers ran, want 17", len(got))
+	}
+	for i, r := range got {
+		if r.msg != i || r.n != sizes[i] || r.err != nil {
+			t.Fatalf("handler %d: message %d got (%d, %v), want message %d with (%d, nil)", i, r.msg, r.n, r.err, i, sizes[i])
+		}
+	}
+	if !bytes.Equal(st.bytesWritten(), want) {
+		t.Fatal("the stream got other bytes than the messages in call order")
+	}
+	if q.Len() != 0 {
+		t.Fatalf("Len() = %d after every write", q.Len())
+	}
+}
+
+// TestWriteQueueCoalescesAChain: replies queued by a chain of handlers, each
+// queueing one and posting the next (as AsyncReadUntil does over pipelined
+// requests already read), go out in one write: the flush task lets the
+// chain run first. A long chain is cut into batches of about 16.
+func TestWriteQueueCoalescesAChain(t *testing.T) {
+	for _, c := range []struct{ chain, maxCalls int }{{1, 1}, {2, 1}, {16, 1}, {64, 6}} {
+		t.Run(fmt.Sprint(c.chain), func(t *testing.T) {
+			ctx := newTestContext(t)
+			st := newTestStream(ctx.Executor())
+			q := NewWriteQueue(st)
+			var rec queueRecorder
+			var want []byte
+			var step func(i int)
+			step = func(i int) {
+				msg := []byte(fmt.Sprintf("reply %d;", i))
+				want = append(want, msg...)
+				q.AsyncWrite(Buffers{msg}, rec.handler(i))
+				if i+1 < c.chain {
+					ctx.Executor().Post(func() { step(i + 1) })
+				}
+			}
+			ctx.Executor().Post(func() { step(0) })
+			ctx.Run()
+			if calls := st.callLog(); len(calls) > c.maxCalls {
+				t.Errorf("%d replies took %d writes, want at most %d", c.chain, len(calls), c.maxCalls)
+			}
+			if got := rec.results(); len(got) != c.chain {
+				t.Fatalf("%d handlers ran, want %d", len(got), c.chain)
+			}
+			if !bytes.Equal(st.bytesWritten(), want) {
+				t.Fatal("the stream got other bytes than the replies in order")
+			}
+		})
+	}
+}
+
+// TestWriteQueueBatchBounds: a batch ends before a message that would take
+// it past IOV_MAX buffers or past the byte bound; a message past either
+// bound goes alone (and the composed write splits it).
+func TestWriteQueueBatchBounds(t *testing.T) {
+	type msg struct{ size, nbufs int }
+	cases := []struct {
+		name  string
+		msgs  []msg
+		calls []streamCall // after the first message's
+	}{
+		{name: "64 small messages: one batch", msgs: repeatMsg(msg{100, 1}, 64), calls: []streamCall{{6400, 64}}},
+		{name: "two messages of 512 buffers fill IOV_MAX", msgs: repeatMsg(msg{1024, 512}, 2), calls: []streamCall{{2048, 1024}}},
+		{name: "600 buffers each: one message per batch", msgs: repeatMsg(msg{600, 600}, 3),
+			calls: []streamCall{{600, 600}, {600, 600}, {600, 600}}},
+		{name: "400 KiB each: two per batch", msgs: repeatMsg(msg{400 << 10, 1}, 5),
+			calls: []streamCall{{800 << 10, 2}, {800 << 10, 2}, {400 << 10, 1}}},
+		{name: "the bound exactly", msgs: repeatMsg(msg{256 << 10, 1}, 5),
+			calls: []streamCall{{1 << 20, 4}, {256 << 10, 1}}},
+		{name: "a large message goes alone", msgs: []msg{{2 << 20, 1}, {10, 1}, {20, 1}},
+			calls: []streamCall{{2 << 20, 1}, {30, 2}}},
+		{name: "small, then large: the large one waits", msgs: []msg{{10, 1}, {2 << 20, 1}},
+			calls: []streamCall{{10, 1}, {2 << 20, 1}}},
+		{name: "2000 buffers: alone, split at IOV_MAX", msgs: []msg{{2000, 2000}, {5, 1}},
+			calls: []streamCall{{1024, 1024}, {976, 976}, {5, 1}}},
+		{name: "empty messages", msgs: []msg{{0, 0}, {0, 0}, {3, 1}}, calls: []streamCall{{3, 1}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := newTestContext(t)
+			var rec queueRecorder
+			st, q := heldQueue(t, ctx, &rec)
+			want := []byte("first")
+			for i, m := range c.msgs {
+				b, data := message(i+1, m.size, m.nbufs)
+				q.AsyncWrite(b, rec.handler(i+1))
+				want = append(want, data...)
+			}
+			st.release()
+			ctx.Run()
+			calls := st.callLog()[1:]
+			if fmt.Sprint(calls) != fmt.Sprint(c.calls) {
+				t.Fatalf("stream calls (bytes, buffers) %v, want %v", calls, c.calls)
+			}
+			got := rec.results()
+			if len(got) != len(c.msgs)+1 {
+				t.Fatalf("%d handlers ran, want %d", len(got), len(c.msgs)+1)
+			}
+			for i, r := range got[1:] {
+				if r.msg != i+1 || r.n != c.msgs[i].size || r.err != nil {
+					t.Fatalf("message %d got (%d, %v) as handler %d, want (%d, nil)", r.msg, r.n, r.err, i+1, c.msgs[i].size)
+				}
+			}
+			if !bytes.Equal(st.bytesWritten(), want) {
+				t.Fatal("the stream got other bytes than the messages in call order")
+			}
+		})
+	}
+}
+
+func repeatMsg[T any](m T, n int) []T {
+	s := make([]T, n)
+	for i := range s {
+		s[i] = m
+	}
+	return s
+}
+
+// TestWriteQueueBatchError: when a batch's write fails, every message of
+// the batch gets the error once, with the bytes of it that were written; a
+// message queued after the batch goes out in the next one.
+func TestWriteQueueBatchError(t *testing.T) {
+	ctx := newTestContext(t)
+	var rec queueRecorder
+	st, q := heldQueue(t, ctx, &rec)
+	st.failAt, st.failN, st.failErr = 2, 25, errStep
+	for i := 1; i <= 4; i++ {
+		q.AsyncWrite(Buffers{bytes.Repeat([]byte{byte('a' + i)}, 10)}, rec.handler(i))
+	}
+	// Message 5 is queued while the batch of 1 to 4 is being written.
+	st.onCall = func(call int) {
+		if call == 2 {
+			q.AsyncWrite(Buffers{[]byte("after")}, rec.handler(5))
+		}
+	}
+	st.release()
+	ctx.Run()
+	want := []queueResult{{0, 5, nil}, {1, 10, errStep}, {2, 10, errStep}, {3, 5, errStep}, {4, 0, errStep}, {5, 5, nil}}
+	if got := rec.results(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("handlers got %v, want %v", got, want)
+	}
+	if calls := st.callLog(); len(calls) != 3 || calls[1].offered != 40 || calls[2].offered != 5 {
+		t.Fatalf("stream calls %v, want the first message, the batch of 40 bytes, then \"after\"", calls)
+	}
+}
+
+// TestWriteQueuePeerReset: a peer that resets while replies are queued
+// behind a write it does not read: every handler runs exactly once, the
+// ones after the reset with ECONNRESET or EPIPE, none succeeding after a
+// failure.
+func TestWriteQueuePeerReset(t *testing.T) {
+	ctx := newTestContext(t)
+	_, stop := runInBackground(t, ctx, 1)
+	defer stop()
+	peer, s := connectedPair(t, ctx)
+	s.SetSendBufferSize(16 << 10)
+	peer.SetReceiveBufferSize(16 << 10)
+	q := NewWriteQueue(s)
+	const n = 64
+	reply := pattern(0, 64<<10)
+	var wg sync.WaitGroup
+	wg.Add(n)
+	var mu sync.Mutex
+	calls := make([]int, n)
+	errs := make([]error, n)
+	var order []int
+	for i := 0; i < n; i++ {
+		q.AsyncWrite(Buffers{reply}, func(_ int, err error) {
+			mu.Lock()
+			calls[i]++
+			errs[i] = err
+			order = append(order, i)
+			mu.Unlock()
+			wg.Done()
+		})
+	}
+	if err := peer.SetLinger(true, 0); err != nil {
+		t.Fatal(err)
+	}
+	peer.Close() // RST: the peer never read a byte
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	waitChan(t, done, "every queued message's handler")
+	mu.Lock()
+	defer mu.Unlock()
+	failed := false
+	for k, i := range order {
+		if k != i {
+			t.Fatalf("handlers ran in order %v", order)
+		}
+		if calls[i] != 1 {
+			t.Fatalf("message %d: handler ran %d times", i, calls[i])
+		}
+		switch err := errs[i]; {
+		case err == nil && failed:
+			t.Fatalf("message %d succeeded after an earlier one failed", i)
+		case err == nil:
+		case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+			failed = true
+		default:
+			t.Fatalf("message %d: %v, want ECONNRESET or EPIPE", i, err)
+		}
+	}
+	if !failed {
+		t.Fatal("every message succeeded though the peer reset without reading")
+	}
+}
+
+// TestWriteQueueCancelWaiting: a message waiting behind others is taken out
+// by any cancellation type, or its context, and completes with (0,
+// ErrOperationAborted) before the write ahead of it ends; the others go out
+// without it. A request once its batch is in flight does nothing.
+func TestWriteQueueCancelWaiting(t *testing.T) {
+	cases := []struct {
+		name   string
+		ct     CancellationType // emitted on the slot, or
+		ctx    bool             // the message's context is cancelled
+		cancel bool             // the message is taken out
+	}{
+		{name: "terminal", ct: CancelTerminal, cancel: true},
+		{name: "partial", ct: CancelPartial, cancel: true},
+		{name: "total", ct: CancelTotal, cancel: true},
+		{name: "none", ct: CancelNone, cancel: false},
+		{name: "context", ctx: true, cancel: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := newTestContext(t)
+			var rec queueRecorder
+			st, q := heldQueue(t, ctx, &rec)
+			sig := NewCancellationSignal()
+			cctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			opt := BindCancellationSlot(sig.Slot())
+			if c.ctx {
+				opt = WithContext(cctx)
+			}
+			q.AsyncWrite(Buffers{[]byte("one")}, rec.handler(1))
+			q.AsyncWrite(Buffers{[]byte("two")}, rec.handler(2), opt)
+			q.AsyncWrite(Buffers{[]byte("three")}, rec.handler(3))
+			if c.ctx {
+				cancel()
+			} else {
+				sig.Emit(c.ct)
+			}
+			if c.cancel {
+				// The abort is posted to the executor: wait for it before the
+				// write ahead is released.
+				for len(rec.results()) == 0 {
+					ctx.Restart()
+					ctx.RunOne()
+				}
+				if got := rec.results(); fmt.Sprint(got) != fmt.Sprint([]queueResult{{2, 0, ErrOperationAborted}}) {
+					t.Fatalf("after the cancellation: %v, want message 2 aborted with n=0", got)
+				}
+				if q.Len() != 2 {
+					t.Fatalf("Len() = %d after the cancellation, want 2", q.Len())
+				}
+			}
+			st.release()
+			ctx.Restart()
+			ctx.Run()
+			wantBytes, wantN := "firstonetwothree", 4
+			if c.cancel {
+				wantBytes, wantN = "firstonethree", 4
+			}
+			if got := string(st.bytesWritten()); got != wantBytes {
+				t.Fatalf("stream got %q, want %q", got, wantBytes)
+			}
+			if got := rec.results(); len(got) != wantN {
+				t.Fatalf("%d handlers ran (%v), want %d", len(got), got, wantN)
+			}
+			// Emitting again once the message has completed does nothing.
+			sig.Emit(CancelAll)
+			ctx.Restart()
+			ctx.Run()
+			if got := rec.results(); len(got) != wantN {
+				t.Fatalf("a late emit ran a handler again: %v", got)
+			}
+		})
+	}
+}
+
+// TestWriteQueueCancelInFlight: a message whose batch is in flight is not
+// cancelled by its slot, alone or in a batch with others: it is written
+// whole and gets its real result.
+func TestWriteQueueCancelInFlight(t *testing.T) {
+	for _, alone := range []bool{true, false} {
+		t.Run(fmt.Sprintf("alone=%v", alone), func(t *testing.T) {
+			ctx := newTestContext(t)
+			st := newTestStream(ctx.Executor())
+			q := NewWriteQueue(ownTestStream{st})
+			var rec queueRecorder
+			sig := NewCancellationSignal()
+			st.holdAt = 1
+			if alone {
+				q.AsyncWrite(Buffers{[]byte("one")}, rec.handler(1), BindCancellationSlot(sig.Slot()))
+			} else {
+				q.AsyncWrite(Buffers{[]byte("zero")}, rec.handler(0))
+				q.AsyncWrite(Buffers{[]byte("one")}, rec.handler(1), BindCancellationSlot(sig.Slot()))
+				q.AsyncWrite(Buffers{[]byte("two")}, rec.handler(2))
+			}
+			runUntilPending(t, ctx, st)
+			if calls := st.callLog(); calls[0].nbufs != 1 && alone || calls[0].nbufs != 3 && !alone {
+				t.Fatalf("the batch in flight is %+v", calls[0])
+			}
+			sig.Emit(CancelAll)
+			ctx.Restart()
+			ctx.Poll()
+			for _, r := range rec.results() {
+				if r.msg == 1 {
+					t.Fatalf("message 1 completed with (%d, %v) on an emit while in flight", r.n, r.err)
+				}
+			}
+			st.release()
+			ctx.Restart()
+			ctx.Run()
+			for _, r := range rec.results() {
+				if r.err != nil || r.n != len([]string{"zero", "one", "two"}[r.msg]) {
+					t.Fatalf("message %d: (%d, %v)", r.msg, r.n, r.err)
+				}
+			}
+		})
+	}
+}
+
+// TestWriteQueueContextDoneAtCall: a message whose context is already done
+// completes with (0, ErrOperationAborted) through the executor, never
+// inline, and moves no byte.
+func TestWriteQueueContextDoneAtCall(t *testing.T) {
+	ctx := newTestContext(t)
+	st := newTestStream(ctx.Executor())
+	q := NewWriteQueue(st)
+	cctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h, ch := resultChan()
+	q.AsyncWrite(Buffers{[]byte("x")}, h, WithContext(cctx))
+	if len(ch) != 0 {
+		t.Fatal("handler ran inline")
+	}
+	if r := runFor1(t, ctx, ch); r.n != 0 || !errors.Is(r.err, ErrOperationAborted) {
+		t.Fatalf("(%d, %v), want (0, ErrOperationAborted)", r.n, r.err)
+	}
+	if len(st.callLog()) != 0 {
+		t.Fatal("the stream was called")
+	}
+}
+
+// TestWriteQueueBuffersNotRetained: the queue copies the slice headers of a
+// message, so the caller may reuse its Buffers value at once (the bytes
+// stay the caller's until the handler runs).
+func TestWriteQueueBuffersNotRetained(t *testing.T) {
+	ctx := newTestContext(t)
+	var rec queueRecorder
+	st, q := heldQueue(t, ctx, &rec)
+	b := Buffers{[]byte("one"), []byte("two")}
+	q.AsyncWrite(b, rec.handler(1))
+	b[0], b[1] = []byte("XXX"), []byte("YYY")
+	q.AsyncWrite(b, rec.handler(2))
+	b[0], b[1] = nil, nil
+	st.release()
+	ctx.Run()
+	if got := string(st.bytesWritten()); got != "firstonetwoXXXYYY" {
+		t.Fatalf("stream got %q", got)
+	}
+}
+
+// TestWriteQueueBoundExecutors: each handler runs on its bound executor, a
+// lone message's and one in a batch alike; the others on the stream's;
+// handlers of one executor in call order.
+func TestWriteQueueBoundExecutors(t *testing.T) {
+	ctx := newTestContext(t)
+	st := newTestStream(ctx.Executor())
+	st.holdAt = 1
+	q := NewWriteQueue(st)
+	rec := newRecordingExecutor(ctx.Executor())
+	var mu sync.Mutex
+	var bound, plain []int
+	for i := 0; i < 12; i++ {
+		if i%3 == 0 {
+			q.AsyncWrite(Buffers{[]byte("b")}, func(n int, err error) {
+				if !rec.runningInside() || n != 1 || err != nil {
+					t.Errorf("message %d: (%d, %v), inside its executor %v", i, n, err, rec.runningInside())
+				}
+				mu.Lock()
+				bound = append(bound, i)
+				mu.Unlock()
+			}, BindExecutor(rec))
+			continue
+		}
+		q.AsyncWrite(Buffers{[]byte("p")}, func(n int, err error) {
+			if rec.runningInside() || n != 1 || err != nil {
+				t.Errorf("message %d: (%d, %v), inside the bound executor %v", i, n, err, rec.runningInside())
+			}
+			mu.Lock()
+			plain = append(plain, i)
+			mu.Unlock()
+		})
+	}
+	st.release()
+	ctx.Run()
+	if fmt.Sprint(bound) != "[0 3 6 9]" || fmt.Sprint(plain) != "[1 2 4 5 7 8 10 11]" {
+		t.Fatalf("bound handlers ran %v, the others %v", bound, plain)
+	}
+}
+
+// TestWriteQueueHandlerPanic: a handler that panics in the middle of a
+// batch loses no other handler, and the queue goes on.
+func TestWriteQueueHandlerPanic(t *testing.T) {
+	ctx := newTestContext(t)
+	var rec queueRecorder
+	st, q := heldQueue(t, ctx, &rec)
+	q.AsyncWrite(Buffers{[]byte("one")}, func(int, error) { panic("boom") })
+	q.AsyncWrite(Buffers{[]byte("two")}, rec.handler(2))
+	q.AsyncWrite(Buffers{[]byte("three")}, rec.handler(3))
+	st.release()
+	runRecovering := func() (panicked bool) {
+		defer func() { panicked = recover() != nil }()
+		ctx.Restart()
+		ctx.Run()
+		return false
+	}
+	if !runRecovering() {
+		t.Fatal("the handler's panic did not reach Run's caller")
+	}
+	runRecovering()
+	q.AsyncWrite(Buffers{[]byte("four")}, rec.handler(4))
+	runRecovering()
+	want := []queueResult{{0, 5, nil}, {2, 3, nil}, {3, 5, nil}, {4, 4, nil}}
+	if got := rec.results(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("handlers got %v, want %v", got, want)
+	}
+	if got := string(st.bytesWritten()); got != "firstonetwothreefour" {
+		t.Fatalf("stream got %q", got)
+	}
+}
+
+// TestWriteQueueSteadyStateAllocs: sixteen replies queued at once on a
+// socket, coalesced, allocate nothing per round once the pools are warm.
+func TestWriteQueueSteadyStateAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector (sync.Pool drops items)")
+	}
+	ctx := newTestContext(t)
+	c, s := connectedPair(t, ctx)
+	q := NewWriteQueue(c)
+	reply := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	in := make([]byte, 16*len(reply))
+	var failed error
+	onWrite := func(n int, err error) {
+		if err != nil || n != len(reply) {
+			failed = errors.Join(err, errors.New("short write"))
+		}
+	}
+	onRead := func(n int, err error) {
+		if err != nil {
+			failed = err
+		}
+	}
+	round := func() {
+		for i := 0; i < 16; i++ {
+			q.AsyncWrite(Buffers{reply}, onWrite)
+		}
+		AsyncRead(s, Buffers{in}, onRead)
+		ctx.Restart()
+		ctx.Run()
+	}
+	for i := 0; i < 50; i++ {
+		round()
+	}
+	if allocs := testing.AllocsPerRun(100, round); allocs > 0 || failed != nil {
+		t.Fatalf("16 queued replies: %.1f allocs per round (err %v), want 0", allocs, failed)
+	}
+}
