@@ -66,6 +66,20 @@ func summarize(rs []row) summary {
 	return s
 }
 
+// pairedRatios returns, for every round that measured both, asio's CPU per
+// message over net's, and the same for messages/s.
+func pairedRatios(asio, net []row) (cpu, msgs []float64) {
+	for _, a := range asio {
+		for _, n := range net {
+			if n.round == a.round && a.cpuPerMsg() > 0 && n.cpuPerMsg() > 0 && n.res.MsgsPerSec > 0 {
+				cpu = append(cpu, a.cpuPerMsg()/n.cpuPerMsg())
+				msgs = append(msgs, a.res.MsgsPerSec/n.res.MsgsPerSec)
+			}
+		}
+	}
+	return cpu, msgs
+}
+
 // median returns the middle value (the mean of the two middle ones for an
 // even count), or 0 for none.
 func median[T int64 | float64 | time.Duration](v []T) T {
@@ -83,8 +97,8 @@ func median[T int64 | float64 | time.Duration](v []T) T {
 const rowFormat = "%-10s %5s  %-8s %12s %9s %9s %9s %11s%s\n"
 
 // printTable prints, per scenario in the order they came, each server's
-// medians over the rounds, then the asio/net ratio of the medians and the
-// range of the per-round ratios of CPU per message.
+// medians over the rounds, then the asio/net ratios: the median of the
+// per-round ratios, and their range for CPU per message.
 func printTable(w io.Writer, rows []row) {
 	fmt.Fprintf(w, rowFormat, "scenario", "depth", "server", "msgs/s", "MB/s", "p50", "p99", "CPU µs/msg", "")
 	var scenarios, servers []string
@@ -118,21 +132,19 @@ func printTable(w io.Writer, rows []row) {
 		if !okA || !okN {
 			continue
 		}
-		spread := ""
-		if len(a.cpus) > 1 && len(a.cpus) == len(n.cpus) {
-			var per []float64
-			for i := range a.cpus {
-				if a.cpus[i] > 0 && n.cpus[i] > 0 {
-					per = append(per, a.cpus[i]/n.cpus[i])
-				}
-			}
-			if len(per) > 0 {
+		// Paired: each round measured both servers back to back, so the
+		// ratio within a round cancels the machine's drift; the verdict is
+		// the median of those ratios.
+		cpuRatio, msgRatio, spread := ratio(a.cpu, n.cpu), ratio(a.msgs, n.msgs), ""
+		if per, perMsgs := pairedRatios(byKey[[2]string{name, "asio"}], byKey[[2]string{name, "net"}]); len(per) > 0 {
+			cpuRatio = fmt.Sprintf("%.2f×", median(per))
+			msgRatio = fmt.Sprintf("%.2f×", median(perMsgs))
+			if len(per) > 1 {
 				spread = fmt.Sprintf("   rounds %.2f–%.2f×", slices.Min(per), slices.Max(per))
 			}
 		}
-		fmt.Fprintf(w, rowFormat, "", "", "asio/net",
-			ratio(a.msgs, n.msgs), "", "", "", ratio(a.cpu, n.cpu), spread)
-		verdict = append(verdict, name+" "+ratio(a.cpu, n.cpu))
+		fmt.Fprintf(w, rowFormat, "", "", "asio/net", msgRatio, "", "", "", cpuRatio, spread)
+		verdict = append(verdict, name+" "+cpuRatio)
 	}
 	if len(verdict) > 0 {
 		fmt.Fprintf(w, "\nverdict, server CPU per message asio/net: %s (msgs/s is mostly the load generator's pace; its ratio moves with the machine)\n",
