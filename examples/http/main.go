@@ -21,16 +21,20 @@
 //	curl --data-binary @README.md http://127.0.0.1:8080/echo
 //	wrk -c 50 -d 5s http://127.0.0.1:8080/
 //
-// Ctrl-C (SIGINT) or SIGTERM stops it.
+// Ctrl-C (SIGINT) or SIGTERM shuts it down: it stops accepting, closes the
+// connections that wait for a request, answers the requests in progress
+// with Connection: close, and exits when they are done (at most 5 s).
 package main
 
 import (
+	"context"
 	"flag"
 	"log"
 	"os"
 	"os/signal"
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/goasio/asio/examples/http/httpserver"
 )
@@ -52,7 +56,10 @@ func main() {
 		srv.Addr(), srv.Contexts(), srv.Backend())
 
 	<-sig
-	if err := srv.Close(); err != nil {
+	// Let the requests in progress finish, for at most 5 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
 		log.Fatal(err)
 	}
 }

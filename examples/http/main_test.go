@@ -362,6 +362,69 @@ func TestClose(t *testing.T) {
 	}
 }
 
+// Shutdown closes the connections that wait for a request at once, lets a
+// request in progress finish with Connection: close, refuses new
+// connections, and returns once every connection has ended.
+func TestShutdown(t *testing.T) {
+	srv, done := start(t, httpserver.Config{})
+	idle, busy := dial(t, srv), dial(t, srv)
+	// A request each; busy's is followed by half of another, in the same
+	// segment, so that the server has read it once it answers the first.
+	for _, c := range []*net.TCPConn{idle, busy} {
+		req := "GET / HTTP/1.1\r\n\r\n"
+		if c == busy {
+			req += "GET / HTTP/1.1\r\nHost:"
+		}
+		io.WriteString(c, req)
+		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- srv.Shutdown(ctx)
+	}()
+	if _, err := idle.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("idle connection: %v, want EOF", err)
+	}
+	if err := waitDone(t, done); err != nil {
+		t.Errorf("idle connection ended with %v", err)
+	}
+	if c, err := net.Dial("tcp", srv.Addr().String()); err == nil {
+		// The kernel may complete the handshake; the server serves nothing.
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.1\r\n\r\n")
+		if n, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("a new connection during Shutdown: %d bytes, %v; want EOF or a reset", n, err)
+		}
+		c.Close()
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a request in progress", err)
+	default:
+	}
+	io.WriteString(busy, " x\r\n\r\n") // the rest of it
+	br := bufio.NewReader(busy)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("the request in progress: %v, %v (want 200 with Connection: close)", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the last reply: %v, want EOF", err)
+	}
+	busy.Close()
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := waitDone(t, done); err != nil {
+		t.Errorf("busy connection ended with %v", err)
+	}
+}
+
 // The example's main serves until SIGTERM, then closes and exits 0.
 func TestMainStopsOnSignal(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-addr", "127.0.0.1:0", "-contexts", "2")

@@ -20,16 +20,20 @@
 //	redis-cli -p 6379 get greeting
 //	redis-benchmark -p 6379 -t ping,set,get -P 16 -q
 //
-// Ctrl-C (SIGINT) or SIGTERM stops it.
+// Ctrl-C (SIGINT) or SIGTERM shuts it down: it stops accepting, closes the
+// connections that wait for a command, lets the commands in progress
+// finish, and exits when they are done (at most 5 s).
 package main
 
 import (
+	"context"
 	"flag"
 	"log"
 	"os"
 	"os/signal"
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/goasio/asio/examples/resp/respserver"
 )
@@ -51,7 +55,10 @@ func main() {
 		srv.Addr(), srv.Contexts(), srv.Backend())
 
 	<-sig
-	if err := srv.Close(); err != nil {
+	// Let the commands in progress finish, for at most 5 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
 		log.Fatal(err)
 	}
 }

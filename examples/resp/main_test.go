@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -366,6 +367,56 @@ func TestClose(t *testing.T) {
 		if _, err := c.br.ReadByte(); err == nil {
 			t.Errorf("connection %d still open after Close", i)
 		}
+	}
+}
+
+// Shutdown closes the connections that wait for a command at once, lets a
+// command in progress finish, refuses new connections, and returns once
+// every connection has ended.
+func TestShutdown(t *testing.T) {
+	srv, done := start(t, respserver.Config{})
+	idle, busy := dial(t, srv), dial(t, srv)
+	// A command each; busy's is followed by half of another, in the same
+	// segment, so that the server has read it once it answers the first.
+	idle.send(command("PING"))
+	idle.reply()
+	busy.send(append(command("PING"), "*2\r\n$3\r\nGET\r\n$1\r\n"...))
+	busy.reply()
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- srv.Shutdown(ctx)
+	}()
+	idle.eof()
+	if err := waitDone(t, done); err != nil {
+		t.Errorf("idle connection ended with %v", err)
+	}
+	if c, err := net.Dial("tcp", srv.Addr().String()); err == nil {
+		// The kernel may complete the handshake; the server serves nothing.
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "PING\r\n")
+		if n, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("a new connection during Shutdown: %d bytes, %v; want EOF or a reset", n, err)
+		}
+		c.Close()
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a command in progress", err)
+	default:
+	}
+	busy.send([]byte("k\r\n")) // the rest of it
+	if got := busy.reply(); got != "(nil)" {
+		t.Fatalf("the command in progress: %q", got)
+	}
+	busy.eof()
+	busy.c.Close()
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := waitDone(t, done); err != nil {
+		t.Errorf("busy connection ended with %v", err)
 	}
 }
 

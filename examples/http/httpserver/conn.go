@@ -33,6 +33,7 @@ var headEnd = []byte("\r\n\r\n")
 // requests are parsed.
 type conn struct {
 	srv  *Server
+	set  *connSet // the connections of its context
 	sock *asio.TCPSocket
 	buf  *asio.DynamicBuffer
 	wq   *asio.WriteQueue
@@ -59,8 +60,18 @@ func newConn(srv *Server, sock *asio.TCPSocket) *conn {
 	return c
 }
 
-// readHead reads up to the end of the next request head.
-func (c *conn) readHead() { asio.AsyncReadUntil(c.sock, c.buf, headEnd, c.onHead) }
+// readHead reads up to the end of the next request head; once the server
+// shuts down, a connection with no request buffered closes instead.
+func (c *conn) readHead() {
+	if c.srv.shuttingDown() && c.buf.Len() == 0 {
+		c.closing = true
+		if c.queued == 0 {
+			c.lingerClose()
+		}
+		return
+	}
+	asio.AsyncReadUntil(c.sock, c.buf, headEnd, c.onHead)
+}
 
 func (c *conn) headRead(n int, err error) {
 	if c.done {
@@ -133,6 +144,9 @@ func (c *conn) bodyRead(_ int, err error) {
 // serve replies to the request and goes on to the next.
 func (c *conn) serve(body []byte) {
 	c.body = nil
+	if c.srv.shuttingDown() {
+		c.req.KeepAlive = false // this reply is the last: Connection: close
+	}
 	c.send(Respond(c.route, &c.req, body))
 	switch {
 	case !c.req.KeepAlive:
@@ -163,6 +177,12 @@ func (c *conn) written(_ int, err error) {
 		c.paused = false
 		c.readHead()
 	}
+}
+
+// idle reports whether the connection waits for a request with nothing
+// buffered or queued: the one Shutdown closes at once.
+func (c *conn) idle() bool {
+	return !c.done && !c.closing && c.queued == 0 && c.buf.Len() == 0 && c.body == nil
 }
 
 // fail answers a request the server cannot serve and closes after it.
@@ -218,5 +238,5 @@ func (c *conn) finish(err error) {
 		c.linger.Cancel()
 	}
 	c.sock.Close()
-	c.srv.connDone(err)
+	c.srv.connDone(c, err)
 }

@@ -1,19 +1,20 @@
 package httpserver
 
 import (
+	"context"
 	"errors"
 	"log"
 	"net/netip"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/goasio/asio"
 )
 
-// This file is the server's lifecycle: the contexts, the acceptor, the
-// back-off on accept errors and the shutdown. Everything about HTTP is in
+// This file is the server's lifecycle, on asio.Server (contexts, acceptor,
+// accept back-off, shutdown), and the bookkeeping that lets Shutdown close
+// the connections that wait for a request. Everything about HTTP is in
 // conn.go.
 
 // Config configures a Server. Zero fields take the defaults beside them.
@@ -25,31 +26,28 @@ type Config struct {
 	Logf      func(format string, args ...any) // accept errors (default log.Printf)
 	// ConnDone, if set, is called on a connection's context when the
 	// connection has closed, with what ended it: nil when the server
-	// closed it after a reply (Connection: close, or an error reply),
-	// io.EOF when the client closed first, or the I/O error.
+	// closed it after a reply (Connection: close, an error reply, or
+	// Shutdown), io.EOF when the client closed first, or the I/O error
+	// (asio.ErrOperationAborted when Close cut it short).
 	ConnDone func(err error)
 }
 
-// Server is the HTTP server: one IOContext per core, an acceptor on the
-// first context that spreads the accepted sockets over all of them with
-// AsyncAcceptOn.
+// Server is the HTTP server, on an asio.Server: one IOContext per core,
+// an acceptor that spreads the accepted sockets over them.
 type Server struct {
-	cfg      Config
-	ctxs     []*asio.IOContext
-	guards   []*asio.WorkGuard // keep a context without connections running
-	acc      *asio.TCPAcceptor
-	retry    *asio.Timer // accept back-off (EMFILE and the like), on the acceptor's context
-	next     int         // the context of the next accepted socket; accept handler only
-	onAccept func(*asio.TCPSocket, error)
-	onRetry  func(error)
-	running  sync.WaitGroup
-	conns    atomic.Int64
-	close    sync.Once
-	closeErr error
+	cfg    Config
+	srv    asio.Server
+	idle   map[*asio.IOContext]*connSet // per context; the map is read-only once serving
+	served chan error                   // what srv.Serve returned
+	conns  atomic.Int64
 }
 
+// connSet is the connections of one context, touched only on that context
+// (or, once it is closed, by the goroutine closing it).
+type connSet map[*conn]struct{}
+
 // Listen starts a server: it listens on cfg.Addr and serves in goroutines
-// of its own until Close.
+// of its own until Shutdown or Close.
 func Listen(cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:8080"
@@ -70,104 +68,93 @@ func Listen(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg}
-	s.onAccept, s.onRetry = s.accepted, s.retried
-	for range cfg.Contexts {
-		ctx, err := asio.NewIOContext()
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		s.ctxs = append(s.ctxs, ctx)
-		s.guards = append(s.guards, asio.NewWorkGuard(ctx.Executor()))
+	s := &Server{cfg: cfg, served: make(chan error, 1)}
+	s.srv = asio.Server{
+		Contexts:   cfg.Contexts,
+		Handler:    s.accepted,
+		OnShutdown: s.closeIdle,
+		OnAcceptError: func(err error, retryIn time.Duration) {
+			cfg.Logf("httpserver: accept: %v; retrying in %v", err, retryIn)
+		},
 	}
-	if s.acc, err = asio.ListenTCP(s.ctxs[0].Executor(), ep); err != nil {
-		s.Close()
+	if err := s.srv.Listen(ep); err != nil {
 		return nil, err
 	}
-	s.retry = asio.NewTimer(s.ctxs[0].Executor())
-	s.accept()
-	for _, ctx := range s.ctxs {
-		s.running.Add(1)
-		go func() {
-			defer s.running.Done()
-			ctx.Run()
-		}()
+	s.idle = make(map[*asio.IOContext]*connSet)
+	for _, ctx := range s.srv.IOContexts() {
+		s.idle[ctx] = &connSet{}
 	}
+	go func() { s.served <- s.srv.Serve() }()
 	return s, nil
 }
 
 // Addr returns the address the server listens on.
-func (s *Server) Addr() netip.AddrPort { return s.acc.LocalEndpoint() }
+func (s *Server) Addr() netip.AddrPort { return s.srv.Addr() }
 
 // Contexts returns the number of IOContexts serving.
-func (s *Server) Contexts() int { return len(s.ctxs) }
+func (s *Server) Contexts() int { return len(s.srv.IOContexts()) }
 
 // Backend names the contexts' I/O backend.
-func (s *Server) Backend() string { return s.ctxs[0].Backend().String() }
+func (s *Server) Backend() string { return s.srv.IOContexts()[0].Backend().String() }
 
 // Conns returns the number of open connections.
 func (s *Server) Conns() int { return int(s.conns.Load()) }
 
-// Close stops accepting, stops the contexts and closes them, which aborts
-// every pending operation: each connection's handler closes its socket.
-// Replies still queued are dropped. Safe from any goroutine but the
-// server's own handlers; later calls return the first one's result.
-func (s *Server) Close() error {
-	s.close.Do(func() {
-		if s.acc != nil {
-			s.acc.Close()
-		}
-		for _, g := range s.guards {
-			g.Reset()
-		}
-		for _, ctx := range s.ctxs {
-			ctx.Stop()
-		}
-		s.running.Wait()
-		var errs []error
-		for _, ctx := range s.ctxs {
-			errs = append(errs, ctx.Close())
-		}
-		s.closeErr = errors.Join(errs...)
-	})
-	return s.closeErr
+// Shutdown stops accepting, closes the connections that wait for a
+// request, lets the others finish the request they are in (their reply
+// says Connection: close) and returns once every connection has ended; if
+// ctx ends first, it closes the server as Close does and returns ctx.Err().
+// Safe from any goroutine but the server's own handlers.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	return errors.Join(err, s.wait())
 }
 
-// accept waits for the next connection, to be served by the next context.
-func (s *Server) accept() {
-	ex := s.ctxs[s.next].Executor()
-	s.next = (s.next + 1) % len(s.ctxs)
-	s.acc.AsyncAcceptOn(ex, s.onAccept)
-}
+// Close stops accepting and closes every connection at once: pending
+// operations complete with asio.ErrOperationAborted, replies still queued
+// are dropped. Safe from any goroutine but the server's own handlers.
+func (s *Server) Close() error { return errors.Join(s.srv.Close(), s.wait()) }
 
-func (s *Server) accepted(sock *asio.TCPSocket, err error) {
-	switch {
-	case errors.Is(err, asio.ErrOperationAborted), errors.Is(err, asio.ErrBadDescriptor):
-		return // closing
-	case err != nil:
-		// EMFILE and the like: Linux reports it while the connection
-		// stays queued, so accepting again at once would spin.
-		s.cfg.Logf("httpserver: accept: %v; retrying in 100ms", err)
-		s.retry.ExpiresAfter(100 * time.Millisecond)
-		s.retry.AsyncWait(s.onRetry)
-		return
+// wait returns what Serve returned, nil when it ended by Shutdown or Close.
+func (s *Server) wait() error {
+	err, ok := <-s.served
+	if ok {
+		close(s.served) // later calls get nil
 	}
+	if errors.Is(err, asio.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// accepted starts a connection; it runs on the socket's own context.
+func (s *Server) accepted(sock *asio.TCPSocket) {
 	sock.SetNoDelay(true)
 	s.conns.Add(1)
 	c := newConn(s, sock)
-	sock.Executor().Post(c.readHead) // start on the socket's own context
-	s.accept()
+	c.set = s.idle[sock.Executor().Context()]
+	(*c.set)[c] = struct{}{}
+	c.readHead()
 }
 
-func (s *Server) retried(err error) {
-	if err == nil {
-		s.accept()
+// closeIdle is the OnShutdown of one context: it closes the context's
+// connections that wait for a request with nothing queued; the others
+// close after their reply.
+func (s *Server) closeIdle(ex asio.Executor) {
+	for c := range *s.idle[ex.Context()] {
+		if c.idle() {
+			c.finish(nil)
+		}
 	}
 }
 
+// shuttingDown reports whether the connections should close after the
+// reply in progress.
+func (s *Server) shuttingDown() bool { return s.srv.ShuttingDown() }
+
 // connDone is called once per connection, after its socket is closed.
-func (s *Server) connDone(err error) {
+func (s *Server) connDone(c *conn, err error) {
+	delete(*c.set, c)
 	s.conns.Add(-1)
 	if s.cfg.ConnDone != nil {
 		s.cfg.ConnDone(err)

@@ -32,6 +32,7 @@ var crlf = []byte("\r\n")
 // reply is one WriteQueue.AsyncWrite, in command order.
 type conn struct {
 	srv  *Server
+	set  *connSet // the connections of its context
 	sock *asio.TCPSocket
 	buf  *asio.DynamicBuffer
 	wq   *asio.WriteQueue
@@ -59,8 +60,18 @@ func newConn(srv *Server, sock *asio.TCPSocket) *conn {
 	return c
 }
 
-// readLine reads up to the next CRLF.
-func (c *conn) readLine() { asio.AsyncReadUntil(c.sock, c.buf, crlf, c.onLine) }
+// readLine reads up to the next CRLF; once the server shuts down, a
+// connection between commands with none buffered closes instead.
+func (c *conn) readLine() {
+	if c.argc == 0 && c.buf.Len() == 0 && c.srv.shuttingDown() {
+		c.closing = true
+		if c.queued == 0 {
+			c.lingerClose()
+		}
+		return
+	}
+	asio.AsyncReadUntil(c.sock, c.buf, crlf, c.onLine)
+}
 
 func (c *conn) lineRead(n int, err error) {
 	if c.done {
@@ -209,6 +220,12 @@ func (c *conn) written(_ int, err error) {
 	}
 }
 
+// idle reports whether the connection waits for a command with nothing
+// buffered or queued: the one Shutdown closes at once.
+func (c *conn) idle() bool {
+	return !c.done && !c.closing && c.queued == 0 && c.argc == 0 && c.buf.Len() == 0
+}
+
 // fail answers a protocol error, after which the stream cannot be parsed
 // on, and closes the connection after the reply, as Redis does.
 func (c *conn) fail(msg string) {
@@ -261,7 +278,7 @@ func (c *conn) finish(err error) {
 		c.linger.Cancel()
 	}
 	c.sock.Close()
-	c.srv.connDone(err)
+	c.srv.connDone(c, err)
 }
 
 // parseInt parses a decimal integer of at most 18 digits, with an optional
