@@ -25,7 +25,6 @@ type summary struct {
 	ok             bool
 	rps, cpu, p50  float64
 	other          float64
-	cpus           []float64 // CPU per request by round
 	failed, rounds int
 }
 
@@ -45,11 +44,27 @@ func summarize(runs []run, impl string) summary {
 		cpu = append(cpu, r.CPUPerReq)
 		p50 = append(p50, r.P50ms)
 		other = append(other, r.Other)
-		s.cpus = append(s.cpus, r.CPUPerReq)
 	}
 	s.ok = len(cpu) > 0
 	s.rps, s.cpu, s.p50, s.other = median(rps), median(cpu), median(p50), median(other)
 	return s
+}
+
+// pairedRatios returns asio's CPU per request over net's for every round
+// that measured both without error.
+func pairedRatios(runs []run) []float64 {
+	var per []float64
+	for _, a := range runs {
+		if a.Impl != "asio" || a.Err != "" || a.CPUPerReq <= 0 {
+			continue
+		}
+		for _, n := range runs {
+			if n.Impl == "net" && n.Round == a.Round && n.Err == "" && n.CPUPerReq > 0 {
+				per = append(per, a.CPUPerReq/n.CPUPerReq)
+			}
+		}
+	}
+	return per
 }
 
 // median returns the middle value (the mean of the two middle ones for an
@@ -74,7 +89,7 @@ func markdown(results []result, cfg config, started time.Time) string {
 	}
 	fmt.Fprintf(&b, "\n- machine: %d CPUs, %s, %s/%s\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(&b, "- servers: `protoserver -proto http|resp -impl asio|net -contexts 1`, a fresh process per measurement, pinned to CPU %d (taskset) with GOMAXPROCS=1; the client pinned to CPU %d\n", cfg.serverCPU, cfg.loadCPU)
-	fmt.Fprintf(&b, "- %d rounds, interleaved (%s, then again); each figure is the median over the rounds\n", cfg.rounds, strings.Join(cfg.impls, ", "))
+	fmt.Fprintf(&b, "- %d rounds, interleaved (%s, then again); each figure is the median over the rounds, and asio/net the median of the per-round ratios (\"per round\": their range)\n", cfg.rounds, strings.Join(cfg.impls, ", "))
 	b.WriteString("- server CPU/req: the server process's CPU time (user+system, all threads) from just before the client starts to just after it exits ÷ the requests the client completed\n\n")
 	b.WriteString("| scenario | client | asio req/s | net req/s | asio p50 | net p50 | asio CPU/req | net CPU/req | asio/net CPU/req | per round | other load |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -96,14 +111,13 @@ func markdown(results []result, cfg config, started time.Time) string {
 		rps := func(s summary) string { return thousands(s.rps) }
 		p50 := func(s summary) string { return fmt.Sprintf("%.3f ms", s.p50) }
 		cpu := func(s summary) string { return fmt.Sprintf("%.2f µs", s.cpu) }
+		// Paired: a round measures both servers back to back, so the ratio
+		// within a round cancels the machine's drift; the table gives the
+		// median of those ratios, and their range.
 		ratio, spread := "-", "-"
-		if a.ok && n.ok && n.cpu > 0 {
-			ratio = fmt.Sprintf("**%.2f×**", a.cpu/n.cpu)
-			if len(a.cpus) == len(n.cpus) && len(a.cpus) > 1 {
-				var per []float64
-				for i := range a.cpus {
-					per = append(per, a.cpus[i]/n.cpus[i])
-				}
+		if per := pairedRatios(res.Runs); len(per) > 0 {
+			ratio = fmt.Sprintf("**%.2f×**", median(per))
+			if len(per) > 1 {
 				spread = fmt.Sprintf("%.2f–%.2f×", slices.Min(per), slices.Max(per))
 			}
 		}
