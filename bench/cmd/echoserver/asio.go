@@ -122,5 +122,11 @@ func (c *asioConn) onWrite(_ int, err error) {
 		c.s.Close()
 		return
 	}
+	// POOLED READS GO HERE. This read keeps the connection's own 64 KiB
+	// buffer pending while the client is quiet, which is what the
+	// idle-after-echo scenario measures. Once the package has
+	// AsyncReadPooled, the read becomes a pooled one (the buffer taken from
+	// the pool when data arrives, handed to the write, returned after it)
+	// and asioConn loses its buf; startConn's first read the same.
 	c.s.AsyncReadSome(asio.Buffers{c.buf[:]}, c.onReadH)
 }
