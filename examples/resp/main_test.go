@@ -465,11 +465,17 @@ func TestMainStopsOnSignal(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	line, err := bufio.NewReader(stderr).ReadString('\n')
+	errs := bufio.NewReader(stderr)
+	line, err := errs.ReadString('\n')
 	if err != nil || !strings.Contains(line, "serving RESP on 127.0.0.1:") {
 		cmd.Process.Kill()
 		t.Fatalf("first log line %q, %v", line, err)
 	}
+	rest := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(errs)
+		rest <- string(b)
+	}()
 	addr := strings.Fields(line[strings.Index(line, "127.0.0.1:"):])[0]
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -482,8 +488,9 @@ func TestMainStopsOnSignal(t *testing.T) {
 	}
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
+	logged := <-rest // until the process exits and its stderr closes
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("after SIGTERM: %v", err)
+		t.Fatalf("after SIGTERM: %v; it logged:\n%s", err, logged)
 	}
 	t.Logf("exited %v after SIGTERM", time.Since(start))
 	c.eof()

@@ -36,6 +36,7 @@ type conn struct {
 	closed  bool
 
 	onHandshake, onShutdown          func(error)
+	body                             []byte // a body larger than what buf holds
 	onSmall, onHead, onBody, onWrite func(int, error)
 }
 
@@ -158,28 +159,35 @@ func (c *conn) headRead(n int, err error) {
 	}
 	c.buf.Consume(n)
 	c.req = req
-	if need := req.length - c.buf.Len(); need > 0 {
+	if req.length > c.buf.Len() {
+		// The body goes into a slice of its own: the head's buffer is
+		// bounded by MaxHeader, and never grows past it.
+		c.body = append(c.body[:0], c.buf.Bytes()...)
+		c.buf.Consume(len(c.body))
+		have := len(c.body)
+		c.body = append(c.body, make([]byte, req.length-have)...)
 		c.wait()
-		asio.AsyncRead(c.s, asio.Buffers{c.buf.Prepare(need)}, c.onBody)
+		asio.AsyncRead(c.s, asio.Buffers{c.body[have:]}, c.onBody)
 		return
 	}
-	c.serve()
+	body := c.buf.Bytes()[:req.length]
+	c.serve(body)
+	c.buf.Consume(req.length)
 }
 
 func (c *conn) bodyRead(n int, err error) {
 	c.done()
-	c.buf.Commit(n)
 	if err != nil {
 		c.close()
 		return
 	}
-	c.serve()
+	c.serve(c.body)
+	c.body = c.body[:0]
 }
 
-func (c *conn) serve() {
-	body := c.buf.Bytes()[:c.req.length]
+// serve answers the request in c.req, whose body is body.
+func (c *conn) serve(body []byte) {
 	c.reply = appendReply(c.reply[:0], &c.req, body)
-	c.buf.Consume(c.req.length)
 	c.send(c.reply, c.req.close)
 }
 
