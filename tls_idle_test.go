@@ -12,6 +12,9 @@ import (
 // are gone), and the reads still complete.
 func TestTLSStreamIdleHoldsNoGoroutine(t *testing.T) {
 	ctx, _ := tlContext(t)
+	if ctx.Backend() == asio.BackendPortable {
+		t.Skip("backend portable: a pending read of the TCP socket beneath is a goroutine parked in the runtime's poller (the TLS stream adds none)")
+	}
 	before := runtime.NumGoroutine()
 	const conns = 50
 	type pair struct{ c, s *asio.TLSStream }
