@@ -133,6 +133,7 @@ func (d *fdState) start(o *op) {
 	c.workStarted()
 	if c.tracking {
 		o.trackStart(fdName(d))
+		c.warnIfStopped(o)
 	}
 	d.be().start(d, o)
 }

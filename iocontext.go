@@ -8,14 +8,16 @@ import (
 	"time"
 )
 
-// IOContext is the event loop: it owns a backend (the epoll reactor on
-// Linux), a queue of ready handlers and the timers, and runs handlers inside
-// Run, RunOne, RunFor, Poll and PollOne, which may be called from several
-// goroutines at once (a pool, as in Asio).
+// IOContext is the event loop: it owns a backend (epoll, io_uring or the
+// portable one), a queue of ready handlers and the timers, and runs
+// handlers inside Run, RunOne, RunFor, Poll and PollOne, which may be called
+// from several goroutines at once (a pool, as in Asio). Every method is
+// safe from any goroutine.
 //
 // Work is counted as in Asio: every pending operation, queued handler and
 // WorkGuard counts one. When the count drops to zero the context stops: Run
-// returns and Stopped reports true until Restart.
+// returns and Stopped reports true until Restart. See Run for what that
+// means for a program that waits for work from outside.
 type IOContext struct {
 	mu       sync.Mutex
 	cond     sync.Cond     // idle Run goroutines wait here
@@ -45,6 +47,7 @@ type IOContext struct {
 	kind     Backend       // be.kind()
 	stats    contextCounts // Stats
 	tracking bool          // every op is a runtime/trace task (tracking.go)
+	warned   atomic.Bool   // tracking warned of an op on a stopped context
 	// deferred holds completions for users' executors and bound immediate
 	// executors, delivered in order outside every lock (deliver.go).
 	deferred deferredList
@@ -99,6 +102,22 @@ func (c *IOContext) Backend() Backend { return c.kind }
 
 // Run runs handlers until the context is stopped or its work runs out, and
 // returns how many ran.
+//
+// Work is every pending operation, queued handler and WorkGuard. A context
+// that waits for work from outside (connections to accept, posts from other
+// goroutines) needs a WorkGuard, or Run returns as soon as nothing is
+// pending:
+//
+//	g := asio.NewWorkGuard(ctx.Executor())
+//	go ctx.Run()
+//	...
+//	g.Reset() // Run returns once the work left is done
+//
+// A context whose work ran out is stopped (Asio's rule): an operation
+// initiated on it afterwards is accepted, but its handler runs only after
+// Restart and Run (or at Close). With WithHandlerTracking, such an
+// initiation logs a warning. Server holds the guards and runs the contexts
+// for a server.
 func (c *IOContext) Run() int { return c.loop(true, -1, false) }
 
 // RunOne runs at most one handler, waiting for it if needed.

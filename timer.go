@@ -90,6 +90,7 @@ func (t *Timer) AsyncWait(h func(err error), opts ...OpOption) {
 	c.workStarted()
 	if c.tracking {
 		o.trackStart("")
+		c.warnIfStopped(o)
 	}
 	c.mu.Lock()
 	if o.ctxDone() || c.closed.Load() {

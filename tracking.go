@@ -2,6 +2,7 @@ package asio
 
 import (
 	"context"
+	"log"
 	"os"
 	"runtime/trace"
 	"strconv"
@@ -66,6 +67,22 @@ func (o *op) trackStart(what string) {
 func (t *opTrace) trackRun(call func()) {
 	trace.WithRegion(t.ctx, "handler", call)
 	t.task.End()
+}
+
+// warnIfStopped logs, once per context, an operation initiated on a
+// context that is stopped with no Run in progress: Asio's trap, whose
+// handler waits for a Restart and Run nobody may call.
+func (c *IOContext) warnIfStopped(o *op) {
+	c.mu.Lock()
+	trap := c.stopped && len(c.runners) == 0 && !c.closed.Load()
+	c.mu.Unlock()
+	if !trap {
+		return
+	}
+	trace.Log(o.x.tr.ctx, "warning", "initiated on a stopped context")
+	if c.warned.CompareAndSwap(false, true) {
+		log.Printf("asio: %s initiated on a stopped IOContext (its work had run out, or Stop was called): its handler runs only after Restart and Run; keep a WorkGuard while the context waits for work", opNames[o.kind][len("asio."):])
+	}
 }
 
 func fdName(d *fdState) string {

@@ -2,6 +2,7 @@ package asio
 
 import (
 	"bytes"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,5 +96,30 @@ func TestStatsCountsPending(t *testing.T) {
 	runFor1(t, ctx, ch)
 	if st := ctx.Stats(); st.OpsPending != before.OpsPending || st.HandlersRun <= before.HandlersRun {
 		t.Fatalf("after its handler ran: %+v (before %+v)", st, before)
+	}
+}
+
+// TestTrackingWarnsOfStoppedContext: with handler tracking on, an op
+// initiated on a context whose Run returned for lack of work (Asio's trap:
+// its handler waits for a Restart) is logged, once per context.
+func TestTrackingWarnsOfStoppedContext(t *testing.T) {
+	var logged bytes.Buffer
+	log.SetOutput(&logged)
+	defer log.SetOutput(os.Stderr)
+	ctx, err := NewIOContext(WithHandlerTracking())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctx.Close()
+	ctx.Run() // no work: returns at once and stops the context
+	tm := NewTimer(ctx.Executor())
+	tm.AsyncWait(func(error) {})
+	tm.AsyncWait(func(error) {})
+	if got := strings.Count(logged.String(), "initiated on a stopped IOContext"); got != 1 {
+		t.Fatalf("logged %q: want one warning", logged.String())
+	}
+	ctx.Restart()
+	if n := ctx.Run(); n != 2 {
+		t.Fatalf("Run after Restart ran %d handlers, want the 2 waits", n)
 	}
 }
