@@ -835,25 +835,6 @@ func bytesJoin(bufs [][]byte) []byte {
 	return out
 }
 
-// rawWrite sends with message flags through the RawConn (unix only), the
-// first non-empty buffer of o, until it is all sent.
-func rawWrite(c net.Conn, o *op) (int, error) {
-	rc, err := c.(syscall.Conn).SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	b := firstBuffer(o)
-	var n int
-	var werr error
-	err = rc.Write(func(fd uintptr) bool {
-		n, werr = sys.SendFlags(fd, b, int(o.flags))
-		return !sys.IsWouldBlock(werr)
-	})
-	if err != nil {
-		return 0, err
-	}
-	return n, werr
-}
 
 func (p *portableFD) sendTo(o *op) (int, error) {
 	u, ok := p.conn.(*net.UDPConn)
