@@ -835,7 +835,6 @@ func bytesJoin(bufs [][]byte) []byte {
 	return out
 }
 
-
 func (p *portableFD) sendTo(o *op) (int, error) {
 	u, ok := p.conn.(*net.UDPConn)
 	if !ok {
