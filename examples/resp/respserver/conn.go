@@ -214,6 +214,10 @@ func (c *conn) written(_ int, err error) {
 		c.finish(err)
 	case c.closing && c.queued == 0:
 		c.lingerClose()
+	case c.srv.shuttingDown() && c.idle():
+		// Shutdown's OnShutdown found this reply in flight and left the
+		// connection open: it is idle now, waiting for a command.
+		c.finish(nil)
 	case c.paused && c.queued <= maxQueued/2:
 		c.paused = false
 		c.readLine()
