@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+
+	"github.com/goasio/asio/internal/sys"
 )
 
 // Backend names the machinery under an IOContext.
@@ -92,6 +94,10 @@ type backend interface {
 	// socket does not exist yet (portable, before Bind or Connect) and
 	// deferrable is true, f is kept and run when it is made.
 	control(d *fdState, deferrable bool, f func(fd uintptr) error) error
+	// setOption sets an integer socket option (kept for later, as control
+	// keeps a deferrable f, when the OS socket does not exist yet). It
+	// allocates nothing: every accepted socket sets TCP_NODELAY.
+	setOption(d *fdState, o sys.Option, v int) error
 	// endpoint returns d's local or remote address.
 	endpoint(d *fdState, remote bool) (netip.AddrPort, error)
 	// shutdownConn shuts down the read or write side of d, or both.

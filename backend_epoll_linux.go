@@ -30,7 +30,7 @@ type epollBackend struct {
 	rawSockets
 	p      *reactor.Poller
 	events [128]reactor.Event // used only by the goroutine inside wait
-	table  fdTable
+	table  slotTable[fdState]
 }
 
 // The epoll backend's flags in fdState.state.
@@ -53,6 +53,7 @@ func newEpollBackend(c *IOContext, runtimePoller bool) (*epollBackend, error) {
 		}
 	}
 	b := &epollBackend{p: p}
+	b.table.fixed = true
 	b.rawSockets = rawSockets{c: c, reg: b.register, unreg: b.unregister}
 	return b, nil
 }
@@ -62,20 +63,20 @@ func (b *epollBackend) kind() Backend { return BackendEpoll }
 // register gives d's open descriptor a token and adds it to epoll (d.mu
 // held).
 func (b *epollBackend) register(d *fdState) error {
-	token, ok := b.table.insert(d)
+	gen, ok := b.table.set(uint32(d.sysfd), d)
 	if !ok {
 		return ErrContextClosed
 	}
-	d.token = token
-	if err := b.p.Add(int(d.sysfd), token); err != nil {
-		b.table.remove(token)
+	d.gen = gen
+	if err := b.p.Add(int(d.sysfd), d.token()); err != nil {
+		b.table.remove(uint32(d.sysfd))
 		return err
 	}
 	return nil
 }
 
 func (b *epollBackend) unregister(d *fdState) {
-	b.table.remove(d.token)
+	b.table.remove(uint32(d.sysfd))
 	b.p.Del(int(d.sysfd))
 }
 
@@ -83,7 +84,7 @@ func (b *epollBackend) start(d *fdState, o *op) {
 	d.mu.Lock()
 	b.startLocked(d, o)
 	d.mu.Unlock()
-	d.c.deferred.flush()
+	d.ctx().deferred.flush()
 }
 
 // startLocked performs o now if its queue is empty and the syscall does not
@@ -103,7 +104,7 @@ func (b *epollBackend) startLocked(d *fdState, o *op) {
 	case o.ctxDone(), b.c.closed.Load():
 		o.err = ErrOperationAborted
 	default:
-		if !d.q[dir].empty() || b.exhausted(d, dir) || !b.perform(d, o, dir, false) {
+		if !d.idle(dir) || b.exhausted(d, dir) || !b.perform(d, o, dir, false) {
 			b.queueLocked(d, o, dir)
 			return
 		}
@@ -130,7 +131,7 @@ func (b *epollBackend) startConnectLocked(d *fdState, o *op) {
 // slot and context.
 func (b *epollBackend) queueLocked(d *fdState, o *op, dir int) {
 	o.watch(d)
-	d.q[dir].push(o)
+	d.queue(dir).push(o)
 }
 
 // exhausted reports whether the last syscall of direction dir consumed the
@@ -201,7 +202,7 @@ const (
 func (b *epollBackend) ready(d *fdState, token uint64, ev int) {
 	var done opList
 	d.mu.Lock()
-	if d.sysfd < 0 || d.token != token {
+	if d.sysfd < 0 || d.token() != token {
 		d.mu.Unlock() // a stale event for a closed, perhaps reused, descriptor
 		return
 	}
@@ -230,7 +231,10 @@ func (b *epollBackend) ready(d *fdState, token uint64, ev int) {
 // performQueue performs the ops queued on dir, head first, while they
 // complete, into out; onEvent says the readiness of dir was reported.
 func (b *epollBackend) performQueue(d *fdState, dir int, onEvent bool, out *opList) {
-	q := &d.q[dir]
+	q := d.queued(dir)
+	if q == nil {
+		return
+	}
 	for o := q.head; o != nil; o = q.head {
 		if !b.perform(d, o, dir, onEvent) {
 			return
@@ -270,7 +274,7 @@ func (b *epollBackend) wait(timeoutMs int) {
 			b.p.Drain()
 			continue
 		}
-		if d := b.table.lookup(token); d != nil {
+		if d := b.table.lookup(uint32(token)); d != nil {
 			b.ready(d, token, readiness(ev.Events))
 		}
 	}
@@ -309,7 +313,7 @@ func (b *epollBackend) cancelOp(d *fdState, o *op, key uint64) {
 		o.handOff(false)
 	}
 	d.mu.Unlock()
-	d.c.deferred.flush()
+	d.ctx().deferred.flush()
 }
 
 // leavePool takes d off the waiters of o's BufferPool if o is the pooled
@@ -324,13 +328,13 @@ func leavePool(d *fdState, o *op, poolWait uint8) {
 // abortLocked hands every queued op of d to the scheduler with
 // ErrOperationAborted (d.mu held).
 func abortLocked(d *fdState, poolWait uint8) {
-	for i := range d.q {
-		for o := d.q[i].pop(); o != nil; o = d.q[i].pop() {
+	d.eachQueue(func(q *opQueue) {
+		for o := q.pop(); o != nil; o = q.pop() {
 			leavePool(d, o, poolWait)
 			o.err = ErrOperationAborted
 			o.handOff(false)
 		}
-	}
+	})
 }
 
 func (b *epollBackend) cancelAll(d *fdState) error {
@@ -338,7 +342,7 @@ func (b *epollBackend) cancelAll(d *fdState) error {
 	open := d.sysfd >= 0
 	abortLocked(d, epPoolWait)
 	d.mu.Unlock()
-	d.c.deferred.flush()
+	d.ctx().deferred.flush()
 	if !open {
 		return ErrBadDescriptor
 	}
@@ -356,7 +360,7 @@ func (b *epollBackend) close(d *fdState) error {
 	abortLocked(d, epPoolWait)
 	err := b.closeLocked(d)
 	d.mu.Unlock()
-	d.c.deferred.flush()
+	d.ctx().deferred.flush()
 	return err
 }
 
@@ -364,7 +368,7 @@ func (b *epollBackend) shutdown() error {
 	b.table.close()
 	b.table.each(func(d *fdState) {
 		d.mu.Lock()
-		if d.sysfd >= 0 && d.c == b.c {
+		if d.sysfd >= 0 && d.ctx() == b.c {
 			abortLocked(d, epPoolWait)
 			b.closeLocked(d)
 		}

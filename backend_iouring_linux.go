@@ -96,8 +96,8 @@ type uringBackend struct {
 	// overflow list (for tests).
 	overflows atomic.Int64
 
-	table     fdTable
-	slots     slotTable
+	table     slotTable[fdState] // by descriptor number
+	slots     extTable
 	cqes      [256]uring.CQE // the poller's
 	lastYield time.Time      // the poller's last runtime.Gosched
 
@@ -206,6 +206,7 @@ func newIOUringBackend(c *IOContext) (*uringBackend, error) {
 		return nil, err
 	}
 	b := &uringBackend{ring: r}
+	b.table.fixed = true
 	b.rawSockets = rawSockets{c: c, reg: b.register, unreg: b.unregister, keepState: true}
 	b.pools.init(r)
 	b.tick = time.AfterFunc(time.Hour, b.onTick)
@@ -222,19 +223,19 @@ func (b *uringBackend) kind() Backend { return BackendIOUring }
 
 // register gives d's open descriptor a token (d.mu held).
 func (b *uringBackend) register(d *fdState) error {
-	token, ok := b.table.insert(d)
+	gen, ok := b.table.set(uint32(d.sysfd), d)
 	if !ok {
 		return ErrContextClosed
 	}
-	d.token = token
+	d.gen = gen
 	return nil
 }
 
 // unregister forgets d's token and its slot's extras (d.mu held).
 func (b *uringBackend) unregister(d *fdState) {
 	b.dropSlot(d)
-	b.table.remove(d.token)
-	d.token = 0
+	b.table.remove(uint32(d.sysfd))
+	d.gen = 0
 }
 
 // ---- Submission ----
@@ -311,7 +312,7 @@ func (b *uringBackend) onTick() {
 func (b *uringBackend) cancelLocked(d *fdState, tag, group int) {
 	b.sq.Lock()
 	s := b.sqeLocked()
-	s.PrepCancel(userData(d.token, tag, group), 0, userData(d.token, tagCancel, 0))
+	s.PrepCancel(userData(d.token(), tag, group), 0, userData(d.token(), tagCancel, 0))
 	// Submitted now, with every SQE prepared before it: an op cancelled or
 	// closed is performed no later than this moment, so its result never
 	// reflects what happened after Cancel or Close returned.
@@ -387,18 +388,18 @@ func (b *uringBackend) dispatch(c *uring.CQE) {
 	token := udToken(c.UserData)
 	var d *fdState
 	for {
-		d = b.table.lookup(token)
+		d = b.table.lookup(uint32(token))
 		if d == nil {
 			b.pools.stray(c)
 			return
 		}
 		d.mu.Lock()
-		if d.token == token && d.sysfd >= 0 {
+		if d.token() == token && d.sysfd >= 0 {
 			break
 		}
 		d.mu.Unlock()
 		// Closed meanwhile: a zombie may have taken the slot over.
-		if b.table.lookup(token) == d {
+		if b.table.lookup(uint32(token)) == d {
 			b.pools.stray(c)
 			return
 		}
@@ -419,8 +420,8 @@ func (b *uringBackend) dispatch(c *uring.CQE) {
 // dirCQE finishes the head of d's queue dir, whose SQE this is, and starts
 // the next (d.mu held).
 func (b *uringBackend) dirCQE(d *fdState, dir int, c *uring.CQE, done *opList) {
-	q := &d.q[dir]
-	if d.state&inflightBit(dir) == 0 || q.head == nil {
+	q := d.queued(dir)
+	if d.state&inflightBit(dir) == 0 || q == nil || q.head == nil {
 		b.pools.stray(c)
 		return
 	}
@@ -451,7 +452,10 @@ func (b *uringBackend) dirCQE(d *fdState, dir int, c *uring.CQE, done *opList) {
 // without the kernel (data already received, an error known), and gives the
 // kernel the request of the first op that needs one.
 func (b *uringBackend) advance(d *fdState, dir int, done *opList) {
-	q := &d.q[dir]
+	q := d.queued(dir)
+	if q == nil {
+		return
+	}
 	for o := q.head; o != nil && d.state&inflightBit(dir) == 0; o = q.head {
 		if o.err == nil && !b.issue(d, o, dir) {
 			return
@@ -473,7 +477,7 @@ func (b *uringBackend) start(d *fdState, o *op) {
 	d.mu.Lock()
 	b.startLocked(d, o)
 	d.mu.Unlock()
-	d.c.deferred.flush()
+	d.ctx().deferred.flush()
 }
 
 // startLocked gives o the kernel's request, or queues it behind the ops of
@@ -496,15 +500,14 @@ func (b *uringBackend) startLocked(d *fdState, o *op) {
 		o.err = ErrOperationAborted
 	default:
 		dir := o.direction()
-		q := &d.q[dir]
-		if !q.empty() || d.state&inflightBit(dir) != 0 {
+		if !d.idle(dir) || d.state&inflightBit(dir) != 0 {
 			o.watch(d)
-			q.push(o)
+			d.queue(dir).push(o)
 			return
 		}
 		if !(b.speculate(d, o, dir) || b.issue(d, o, dir)) {
 			o.watch(d)
-			q.push(o)
+			d.queue(dir).push(o)
 			return
 		}
 	}
@@ -578,8 +581,11 @@ func (b *uringBackend) cancelOp(d *fdState, o *op, key uint64) {
 	var done opList
 	d.mu.Lock()
 	if o.key() == key && d.sysfd >= 0 {
-		for dir := range d.q {
-			q := &d.q[dir]
+		for dir := 0; dir < 3; dir++ {
+			q := d.queued(dir)
+			if q == nil {
+				continue
+			}
 			if q.head == o {
 				if d.state&inflightBit(dir) != 0 {
 					b.cancelLocked(d, dir, 0)
@@ -601,7 +607,7 @@ func (b *uringBackend) cancelOp(d *fdState, o *op, key uint64) {
 	}
 	handOffAllLocked(&done)
 	d.mu.Unlock()
-	d.c.deferred.flush()
+	d.ctx().deferred.flush()
 }
 
 // handOffAllLocked hands the ops of l to the scheduler from outside the
@@ -616,7 +622,10 @@ func handOffAllLocked(l *opList) {
 // complete now; if the head is in the kernel it is cancelled there, and the
 // ops behind it are marked to complete, in order, right after it.
 func (b *uringBackend) abortLocked(d *fdState, dir int, done *opList) {
-	q := &d.q[dir]
+	q := d.queued(dir)
+	if q == nil {
+		return
+	}
 	if d.state&inflightBit(dir) != 0 {
 		for o := q.head.next; o != nil; o = o.next {
 			if o.err == nil {
@@ -640,13 +649,13 @@ func (b *uringBackend) cancelAll(d *fdState) error {
 	d.mu.Lock()
 	open := d.sysfd >= 0
 	if open {
-		for dir := range d.q {
+		for dir := 0; dir < 3; dir++ {
 			b.abortLocked(d, dir, &done)
 		}
 	}
 	handOffAllLocked(&done)
 	d.mu.Unlock()
-	d.c.deferred.flush()
+	d.ctx().deferred.flush()
 	if !open {
 		return ErrBadDescriptor
 	}
@@ -665,12 +674,12 @@ func (b *uringBackend) close(d *fdState) error {
 	err := b.closeOrZombieLocked(d, &done)
 	handOffAllLocked(&done)
 	d.mu.Unlock()
-	d.c.deferred.flush()
+	d.ctx().deferred.flush()
 	return err
 }
 
 func (b *uringBackend) closeOrZombieLocked(d *fdState, done *opList) error {
-	for dir := range d.q {
+	for dir := 0; dir < 3; dir++ {
 		b.abortLocked(d, dir, done)
 	}
 	b.cancelMultiLocked(d)
@@ -684,9 +693,14 @@ func (b *uringBackend) closeOrZombieLocked(d *fdState, done *opList) error {
 // zombify moves d's descriptor, its ops in the kernel and its table slot to
 // a new fdState that finishes them, and leaves d closed (d.mu held).
 func (b *uringBackend) zombify(d *fdState) {
-	z := &fdState{c: d.c, dgram: d.dgram, fam: d.fam, sysfd: d.sysfd, state: d.state | uClosing, q: d.q, token: d.token}
-	b.table.replace(d.token, z)
-	d.sysfd, d.state, d.token, d.q = -1, 0, 0, [3]opQueue{}
+	z := &fdState{exp: d.exp, dgram: d.dgram, fam: d.fam, sysfd: d.sysfd, gen: d.gen, state: d.state | uClosing, q: d.q}
+	if eq := d.queued(dirExcept); eq != nil && !eq.empty() {
+		*z.queue(dirExcept) = *eq // the context keeps urgent-data queues by descriptor
+		*eq = opQueue{}
+		d.queued(dirExcept) // dropped, now empty
+	}
+	b.table.replace(uint32(d.sysfd), z)
+	d.sysfd, d.gen, d.state, d.q = -1, 0, 0, [2]opQueue{}
 }
 
 // reapZombie closes a zombie's descriptor once the kernel holds nothing of
@@ -709,7 +723,7 @@ func (b *uringBackend) shutdown() error {
 	b.table.each(func(d *fdState) {
 		d.mu.Lock()
 		if d.sysfd >= 0 && d.state&uClosing == 0 {
-			for dir := range d.q {
+			for dir := 0; dir < 3; dir++ {
 				b.abortLocked(d, dir, &done)
 			}
 			b.c.handOffPolled(&done)
@@ -746,16 +760,16 @@ func (b *uringBackend) shutdown() error {
 	return err
 }
 
-// live counts the descriptors still in the table.
-func (t *fdTable) live() int {
+// live counts the records still in the table.
+func (t *slotTable[T]) live() int {
 	n := 0
-	t.each(func(*fdState) { n++ })
+	t.each(func(*T) { n++ })
 	return n
 }
 
-// replace puts d in token's slot, which another descriptor held.
-func (t *fdTable) replace(token uint64, d *fdState) {
-	slot := uint32(token)
+// replace puts d in slot, which another record held, keeping the slot's
+// generation (the tokens in flight name it).
+func (t *slotTable[T]) replace(slot uint32, d *T) {
 	t.mu.Lock()
 	t.chunks[slot/chunkSize].Load()[slot%chunkSize].Store(d)
 	t.mu.Unlock()

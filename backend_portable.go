@@ -49,12 +49,16 @@ type portableBackend struct {
 	mu     sync.Mutex
 	fds    map[*fdState]struct{} // open descriptors, for shutdown
 	closed bool
+	recs   slotTable[portableFD] // each open descriptor's record, by fdState.sysfd and gen
 }
 
-// portableFD is the portable backend's state of one descriptor (fdState.p,
-// under fdState.mu). A new one is made each time the socket is opened, and
-// a goroutine serving an old one stops when it sees d.p changed.
+// portableFD is the portable backend's state of one descriptor, found by
+// fdState.sysfd (its slot) in portableBackend.recs and used under fdState.mu. A new
+// one is made each time the socket is opened, and a goroutine serving an
+// old one stops when it sees the record of d change.
 type portableFD struct {
+	slot    uint32 // its slot in portableBackend.recs (fdState.sysfd)
+	gen     uint32 // and that slot's generation (fdState.gen)
 	family  AddressFamily
 	conn    net.Conn         // *net.TCPConn or *net.UDPConn, once made
 	ln      *net.TCPListener // a listener's
@@ -71,6 +75,7 @@ type portableFD struct {
 	connected bool               // a datagram socket connected after Bind
 	sio       *streamIO          // the socket's RawConn callbacks (unix)
 	urgent    bool               // a receive of urgent data just saw it come (unix)
+	serveFn   [3]func()          // b.serve for each direction, made on first use
 }
 
 func newPortableBackend(c *IOContext) *portableBackend {
@@ -151,15 +156,36 @@ func (b *portableBackend) openLocked(d *fdState, family AddressFamily) error {
 	if err := b.track(d, true); err != nil {
 		return err
 	}
-	d.p = &portableFD{family: family, poolWake: make(chan struct{}, 1)}
+	p := &portableFD{family: family, poolWake: make(chan struct{}, 1)}
+	slot, gen, ok := b.recs.insert(p)
+	if !ok {
+		b.track(d, false)
+		return ErrContextClosed
+	}
+	p.slot, p.gen = slot, gen
+	d.sysfd, d.gen = int32(slot), gen
 	d.fam = uint8(family)
 	return nil
+}
+
+// rec returns d's record, or nil when d is not open (d.mu held). fdState
+// keeps only its slot and generation, so that a socket of the
+// raw-descriptor backends carries nothing of this one.
+func (b *portableBackend) rec(d *fdState) *portableFD {
+	if d.sysfd < 0 {
+		return nil
+	}
+	p := b.recs.lookup(uint32(d.sysfd))
+	if p == nil || p.gen != d.gen {
+		return nil
+	}
+	return p
 }
 
 func (b *portableBackend) open(d *fdState, family AddressFamily) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.p != nil {
+	if b.rec(d) != nil {
 		return syscall.EISCONN
 	}
 	return b.openLocked(d, family)
@@ -174,14 +200,14 @@ func (b *portableBackend) adopt(d *fdState, a *accepted) error {
 	if err := b.openLocked(d, a.family); err != nil {
 		return err
 	}
-	d.p.conn = a.conn
+	b.rec(d).conn = a.conn
 	return nil
 }
 
 func (b *portableBackend) isOpen(d *fdState) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.p != nil
+	return b.rec(d) != nil
 }
 
 // openForLocked opens d for ep's family unless it is open.
@@ -189,7 +215,7 @@ func (b *portableBackend) openForLocked(d *fdState, ep netip.AddrPort) error {
 	if !ep.IsValid() {
 		return syscall.EINVAL
 	}
-	if d.p != nil {
+	if b.rec(d) != nil {
 		return nil
 	}
 	return b.openLocked(d, familyOf(ep))
@@ -236,7 +262,7 @@ func (b *portableBackend) listen(d *fdState, ep netip.AddrPort, cfg *listenConfi
 	if err := b.openForLocked(d, ep); err != nil {
 		return netip.AddrPort{}, err
 	}
-	p := d.p
+	p := b.rec(d)
 	lc := net.ListenConfig{Control: p.control(cfg.options(ep))}
 	l, err := lc.Listen(context.Background(), network(d), ep.String())
 	if err != nil {
@@ -258,7 +284,8 @@ func (b *portableBackend) listen(d *fdState, ep netip.AddrPort, cfg *listenConfi
 
 // dropLocked forgets d's socket, which has nothing in service.
 func (b *portableBackend) dropLocked(d *fdState) {
-	d.p = nil
+	b.recs.remove(uint32(d.sysfd))
+	d.sysfd = -1
 	b.track(d, false)
 }
 
@@ -268,7 +295,7 @@ func (b *portableBackend) bind(d *fdState, ep netip.AddrPort) error {
 	if err := b.openForLocked(d, ep); err != nil {
 		return err
 	}
-	p := d.p
+	p := b.rec(d)
 	if p.conn != nil || p.ln != nil {
 		return syscall.EINVAL // bound already
 	}
@@ -308,7 +335,7 @@ func (b *portableBackend) connectDgram(d *fdState, ep netip.AddrPort) error {
 	if err := b.openForLocked(d, ep); err != nil {
 		return err
 	}
-	p := d.p
+	p := b.rec(d)
 	if p.conn != nil {
 		// Bound already: connect(2) the socket package net made.
 		err := b.rawControl(p, func(fd uintptr) error { return sys.ConnectDgram(fd, ep, p.family == IPv6) })
@@ -354,7 +381,7 @@ func (b *portableBackend) rawControl(p *portableFD, f func(fd uintptr) error) er
 func (b *portableBackend) control(d *fdState, deferrable bool, f func(fd uintptr) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	p := d.p
+	p := b.rec(d)
 	switch {
 	case p == nil:
 		return ErrBadDescriptor
@@ -368,10 +395,14 @@ func (b *portableBackend) control(d *fdState, deferrable bool, f func(fd uintptr
 	return b.rawControl(p, f)
 }
 
+func (b *portableBackend) setOption(d *fdState, o sys.Option, v int) error {
+	return b.control(d, true, func(fd uintptr) error { return sys.SetOption(fd, o, v) })
+}
+
 func (b *portableBackend) endpoint(d *fdState, remote bool) (netip.AddrPort, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	p := d.p
+	p := b.rec(d)
 	switch {
 	case p == nil:
 		return netip.AddrPort{}, ErrBadDescriptor
@@ -418,10 +449,11 @@ func unmapped(ap netip.AddrPort) netip.AddrPort {
 func (b *portableBackend) shutdownConn(d *fdState, read, write bool) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.p == nil {
+	p := b.rec(d)
+	if p == nil {
 		return ErrBadDescriptor
 	}
-	c, ok := d.p.conn.(*net.TCPConn)
+	c, ok := p.conn.(*net.TCPConn)
 	if !ok {
 		return syscall.ENOTCONN
 	}
@@ -440,7 +472,7 @@ func (b *portableBackend) shutdownConn(d *fdState, read, write bool) error {
 // service through their goroutines.
 func (b *portableBackend) cancelAll(d *fdState) error {
 	d.mu.Lock()
-	p := d.p
+	p := b.rec(d)
 	if p == nil {
 		d.mu.Unlock()
 		return ErrBadDescriptor
@@ -452,17 +484,17 @@ func (b *portableBackend) cancelAll(d *fdState) error {
 		}
 	}
 	d.mu.Unlock()
-	d.c.deferred.flush()
+	d.ctx().deferred.flush()
 	return nil
 }
 
 func (b *portableBackend) abortQueuedLocked(d *fdState, p *portableFD) {
-	for i := range d.q {
-		for o := d.q[i].pop(); o != nil; o = d.q[i].pop() {
+	d.eachQueue(func(q *opQueue) {
+		for o := q.pop(); o != nil; o = q.pop() {
 			o.err = ErrOperationAborted
 			o.handOff(false)
 		}
-	}
+	})
 }
 
 // interruptLocked makes the op in service in dir give up, if its call has
@@ -500,7 +532,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 func (b *portableBackend) close(d *fdState) error {
 	d.mu.Lock()
-	p := d.p
+	p := b.rec(d)
 	if p == nil {
 		d.mu.Unlock()
 		return ErrBadDescriptor
@@ -528,7 +560,7 @@ func (b *portableBackend) close(d *fdState) error {
 	}
 	b.dropLocked(d)
 	d.mu.Unlock()
-	d.c.deferred.flush()
+	d.ctx().deferred.flush()
 	return netError(err)
 }
 
@@ -538,7 +570,7 @@ func (b *portableBackend) cancelOp(d *fdState, o *op, key uint64) {
 		if unqueue(d, o) {
 			o.err = ErrOperationAborted
 			o.handOff(false)
-		} else if p := d.p; p != nil {
+		} else if p := b.rec(d); p != nil {
 			for dir := range p.inflight {
 				if p.inflight[dir] == o {
 					p.interruptLocked(dir)
@@ -547,25 +579,25 @@ func (b *portableBackend) cancelOp(d *fdState, o *op, key uint64) {
 		}
 	}
 	d.mu.Unlock()
-	d.c.deferred.flush()
+	d.ctx().deferred.flush()
 }
 
 func (b *portableBackend) start(d *fdState, o *op) {
 	d.mu.Lock()
 	b.startLocked(d, o)
 	d.mu.Unlock()
-	d.c.deferred.flush()
+	d.ctx().deferred.flush()
 }
 
 func (b *portableBackend) startLocked(d *fdState, o *op) {
-	if o.kind == opConnect && d.p == nil && o.x.addr.IsValid() {
+	if o.kind == opConnect && b.rec(d) == nil && o.x.addr.IsValid() {
 		if err := b.openLocked(d, familyOf(o.x.addr)); err != nil {
 			o.err = err
 			o.handOff(true)
 			return
 		}
 	}
-	p := d.p
+	p := b.rec(d)
 	switch {
 	case p == nil:
 		o.err = ErrBadDescriptor
@@ -587,15 +619,20 @@ func (b *portableBackend) startLocked(d *fdState, o *op) {
 		if p.conn != nil {
 			p.streamIO() // made under d.mu, before the serving goroutine uses it
 		}
-		if d.q[dir].empty() && !p.busy[dir] && b.speculate(d, p, o) {
+		if d.idle(dir) && !p.busy[dir] && b.speculate(d, p, o) {
 			break // an immediate completion
 		}
 		o.watch(d)
-		d.q[dir].push(o)
+		d.queue(dir).push(o)
 		if !p.busy[dir] {
 			p.busy[dir] = true
 			b.active.Add(1)
-			go b.serve(d, p, dir)
+			if p.serveFn[dir] == nil {
+				// Made once per direction: a go statement with arguments
+				// would allocate their closure each time.
+				p.serveFn[dir] = func() { b.serve(d, p, dir) }
+			}
+			go p.serveFn[dir]()
 		}
 		return
 	}
@@ -616,7 +653,7 @@ func (b *portableBackend) check(d *fdState, o *op) error {
 		if !o.x.addr.IsValid() {
 			return syscall.EINVAL
 		}
-		if d.p.conn != nil {
+		if b.rec(d).conn != nil {
 			return syscall.EISCONN
 		}
 		return nil
@@ -629,15 +666,16 @@ func (b *portableBackend) check(d *fdState, o *op) error {
 }
 
 // serve performs the ops queued on direction dir of d, head first, until
-// the queue is empty or d is closed (d.p is no longer p).
+// the queue is empty or d is closed (its record is no longer p).
 func (b *portableBackend) serve(d *fdState, p *portableFD, dir int) {
 	defer b.active.Done()
 	d.mu.Lock()
-	for d.p == p {
-		o := d.q[dir].pop()
-		if o == nil {
+	for b.rec(d) == p {
+		q := d.queued(dir)
+		if q == nil || q.empty() {
 			break
 		}
+		o := q.pop()
 		p.inflight[dir], p.abort[dir] = o, false
 		if p.dirty[dir] {
 			p.clearDeadline(o, dir)
@@ -653,7 +691,7 @@ func (b *portableBackend) serve(d *fdState, p *portableFD, dir int) {
 		}
 		o.handOff(false)
 		d.mu.Unlock()
-		d.c.deferred.flush()
+		d.ctx().deferred.flush()
 		d.mu.Lock()
 	}
 	p.busy[dir] = false
@@ -675,13 +713,13 @@ func (p *portableFD) clearDeadline(o *op, dir int) {
 
 func (b *portableBackend) do(d *fdState, o *op) error {
 	d.mu.Lock()
-	if o.kind == opConnect && d.p == nil && o.x.addr.IsValid() {
+	if o.kind == opConnect && b.rec(d) == nil && o.x.addr.IsValid() {
 		if err := b.openLocked(d, familyOf(o.x.addr)); err != nil {
 			d.mu.Unlock()
 			return err
 		}
 	}
-	p := d.p
+	p := b.rec(d)
 	var err error
 	switch {
 	case p == nil:
@@ -797,26 +835,6 @@ func bytesJoin(bufs [][]byte) []byte {
 	return out
 }
 
-// rawWrite sends with message flags through the RawConn (unix only), the
-// first non-empty buffer of o, until it is all sent.
-func rawWrite(c net.Conn, o *op) (int, error) {
-	rc, err := c.(syscall.Conn).SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	b := firstBuffer(o)
-	var n int
-	var werr error
-	err = rc.Write(func(fd uintptr) bool {
-		n, werr = sys.SendFlags(fd, b, int(o.flags))
-		return !sys.IsWouldBlock(werr)
-	})
-	if err != nil {
-		return 0, err
-	}
-	return n, werr
-}
-
 func (p *portableFD) sendTo(o *op) (int, error) {
 	u, ok := p.conn.(*net.UDPConn)
 	if !ok {
@@ -891,7 +909,7 @@ func (b *portableBackend) connect(d *fdState, p *portableFD, o *op) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	d.mu.Lock()
-	if p.abort[dirWrite] || d.p != p {
+	if p.abort[dirWrite] || b.rec(d) != p {
 		d.mu.Unlock()
 		return ErrOperationAborted // cancelled before the dial began
 	}
@@ -909,7 +927,7 @@ func (b *portableBackend) connect(d *fdState, p *portableFD, o *op) error {
 	if err != nil {
 		return err
 	}
-	if d.p != p {
+	if b.rec(d) != p {
 		c.Close() // closed meanwhile
 		return ErrOperationAborted
 	}
@@ -953,7 +971,7 @@ func (p *portableFD) wait(o *op) error {
 func (b *portableBackend) bufferFree(d *fdState) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	p := d.p
+	p := b.rec(d)
 	if p == nil || !p.poolWait {
 		return false
 	}

@@ -1,6 +1,8 @@
 package asio
 
 import (
+	"io"
+	"runtime/trace"
 	"testing"
 )
 
@@ -68,8 +70,12 @@ func (p *pingPong) read(n int, err error) {
 }
 
 // benchRoundTrip measures p's round trip after warming the pools.
-func benchRoundTrip(b *testing.B, newP func(c, s *TCPSocket, size int) *pingPong) {
-	ctx := newTestContext(b)
+func benchRoundTrip(b *testing.B, newP func(c, s *TCPSocket, size int) *pingPong, opts ...ContextOption) {
+	ctx, err := NewIOContext(opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ctx.Close() })
 	c, s := connectedPair(b, ctx)
 	p := newP(c, s, 64)
 	p.start(100) // warm the pools
@@ -110,6 +116,17 @@ func roundTripAllocs(t *testing.T, newP func(c, s *TCPSocket, size int) *pingPon
 // round trip of 64 bytes on a connected loopback pair: the steady state
 // must not allocate.
 func BenchmarkWriteSomeReadSome(b *testing.B) { benchRoundTrip(b, newPingPong) }
+
+// BenchmarkWriteSomeReadSomeTracked is BenchmarkWriteSomeReadSome with
+// handler tracking on and a runtime/trace being recorded (to nowhere): what
+// tracking costs when it is used. Off, it is BenchmarkWriteSomeReadSome.
+func BenchmarkWriteSomeReadSomeTracked(b *testing.B) {
+	if err := trace.Start(io.Discard); err != nil {
+		b.Skip("a trace is already being recorded: ", err)
+	}
+	defer trace.Stop()
+	benchRoundTrip(b, newPingPong, WithHandlerTracking())
+}
 
 func TestWriteReadRoundTripAllocs(t *testing.T) {
 	if allocs := roundTripAllocs(t, newPingPong); allocs > 0 {

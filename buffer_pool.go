@@ -28,6 +28,7 @@ type BufferPool struct {
 	out     []bool          // by id: lent to a handler
 	unused  []int32         // ids of dropped buffers, for reuse
 	nout    int
+	ringOut int        // of nout: lent to a kernel's buffer ring (io_uring), held by no handler
 	waiters []*fdState // descriptors whose pooled read waits for a buffer, in order
 }
 
@@ -64,7 +65,39 @@ func (p *BufferPool) Size() int { return p.size }
 func (p *BufferPool) Outstanding() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.nout
+	return p.nout - p.ringOut
+}
+
+// lendRing lends a buffer to a kernel buffer ring, from which receives
+// take buffers only when data arrives (the io_uring backend's pooled
+// reads), or returns nil when max are out. It counts against max, not as
+// Outstanding, until fromRing.
+func (p *BufferPool) lendRing() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.takeLocked()
+	if b != nil {
+		p.ringOut++
+	}
+	return b
+}
+
+// fromRing records that a buffer lent to a ring was filled: it is out,
+// for a handler.
+func (p *BufferPool) fromRing() {
+	p.mu.Lock()
+	p.ringOut--
+	p.mu.Unlock()
+}
+
+// returnRing takes back a buffer lent to a ring that no receive filled. No
+// lock may be held.
+func (p *BufferPool) returnRing(b []byte) {
+	p.mu.Lock()
+	p.ringOut--
+	w := p.releaseLocked(b[:p.size], p.ids[&b[0]])
+	p.mu.Unlock()
+	p.tell(w)
 }
 
 // Put gives back a buffer a pooled read handed out: b is the slice the
@@ -204,7 +237,7 @@ func (p *BufferPool) unget(b []byte) {
 	w := p.releaseLocked(b[:p.size], p.ids[&b[0]])
 	p.mu.Unlock()
 	if w != nil {
-		w.c.post(&bufferFreeTask{w, p}) // rare: only when the pool ran out
+		w.ctx().post(&bufferFreeTask{w, p}) // rare: only when the pool ran out
 	}
 }
 

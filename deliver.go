@@ -66,11 +66,11 @@ func (d *deferredList) endFlush() {
 
 // deliver hands a deferred completion to its executor: Dispatch to the
 // bound immediate executor for an immediate completion, Post to the user's
-// executor otherwise. The op's work, counted on o.c, is done once it is
+// executor otherwise. The op's work, counted on o.ctx(), is done once it is
 // handed on; nothing of o is read after that, for another goroutine may
 // already have run its handler and recycled it.
 func (o *op) deliver() {
-	c := o.c
+	c := o.ctx()
 	if o.immediate {
 		imm := o.imm()
 		imm.Dispatch(func() {
@@ -79,6 +79,6 @@ func (o *op) deliver() {
 		})
 		return
 	}
-	postTo(o.ex, o)
+	postTo(o.exec(), o)
 	c.workFinished()
 }

@@ -19,26 +19,98 @@ import (
 // before they return; completions found under it are handed to the
 // scheduler (op.handOff) before it is released, and the deferred list is
 // flushed after.
+//
+// It is 48 bytes, for what an idle connection costs: the executor is held
+// by a pointer to an interface value shared by every socket of a context or
+// strand (exec), the context is the executor's (ctx), the backend's handle
+// is the descriptor number and a generation (token), and the queue of
+// urgent-data ops, which few sockets ever use, is kept by the context
+// (queue).
 type fdState struct {
-	c     *IOContext  // the context whose backend holds the descriptor
-	write atomic.Bool // a composed write (AsyncWrite) runs on this stream
-	dgram bool        // datagram socket: empty ops are real, 0 bytes is no EOF
-	fam   uint8       // the AddressFamily while open (4 or 6)
+	exp *Executor // the object's executor: where its handlers run by default; its Context holds the descriptor
 
 	// Owned by the backend, under mu.
 	mu    sync.Mutex
-	sysfd int32       // the OS descriptor (epoll, io_uring); -1 when not open
-	state uint8       // the backend's flags for this descriptor
-	q     [3]opQueue  // waiting ops: dirRead, dirWrite, dirExcept
-	token uint64      // the backend's handle for the descriptor
-	p     *portableFD // the portable backend's state, nil for the others
+	sysfd int32  // the OS descriptor (epoll, io_uring), the record's slot (portable); -1 when not open
+	gen   uint32 // the generation of the descriptor's slot in its backend's table
+
+	write atomic.Bool // a composed write (AsyncWrite) runs on this stream
+	state uint8       // the backend's flags for this descriptor (under mu)
+	dgram bool        // datagram socket: empty ops are real, 0 bytes is no EOF
+	fam   uint8       // the AddressFamily while open (4 or 6; under mu)
+
+	q [2]opQueue // waiting ops: dirRead, dirWrite (under mu); dirExcept's: queue
 }
 
-func (d *fdState) init(c *IOContext, dgram bool) {
-	d.c, d.dgram, d.sysfd = c, dgram, -1
+func (d *fdState) init(ex Executor, dgram bool) {
+	d.exp, d.dgram, d.sysfd = executorRef(ex), dgram, -1
 }
 
-func (d *fdState) be() backend { return d.c.be }
+// executorRef returns a pointer to an interface value holding ex: the one
+// its context or strand keeps for its own executor, or a new one for a
+// user's executor.
+func executorRef(ex Executor) *Executor {
+	switch e := ex.(type) {
+	case ioExecutor:
+		return &e.c.exRef
+	case *Strand:
+		return &e.self
+	}
+	p := new(Executor) // only here: ex itself must not escape
+	*p = ex
+	return p
+}
+
+// exec is the object's executor.
+func (d *fdState) exec() Executor { return *d.exp }
+
+// ctx is the context whose backend holds the descriptor.
+func (d *fdState) ctx() *IOContext {
+	ex := *d.exp
+	if e, ok := ex.(ioExecutor); ok {
+		return e.c // the common case, without a dynamic call
+	}
+	return ex.Context()
+}
+
+// queue returns d's queue of direction dir, to push an op on (d.mu held).
+// The urgent-data queue is kept by the context, made on first use.
+func (d *fdState) queue(dir int) *opQueue {
+	if dir != dirExcept {
+		return &d.q[dir]
+	}
+	return d.ctx().exceptQueue(d, true)
+}
+
+// queued returns d's queue of direction dir if it exists, else nil (which
+// is an empty queue; d.mu held).
+func (d *fdState) queued(dir int) *opQueue {
+	if dir != dirExcept {
+		return &d.q[dir]
+	}
+	return d.ctx().exceptQueue(d, false)
+}
+
+// idle reports whether no op waits in direction dir.
+func (d *fdState) idle(dir int) bool {
+	q := d.queued(dir)
+	return q == nil || q.empty()
+}
+
+// eachQueue calls f for each of d's queues that exists (d.mu held).
+func (d *fdState) eachQueue(f func(q *opQueue)) {
+	f(&d.q[dirRead])
+	f(&d.q[dirWrite])
+	if q := d.ctx().exceptQueue(d, false); q != nil {
+		f(q)
+	}
+}
+
+func (d *fdState) be() backend { return d.ctx().be }
+
+// token is the descriptor's handle for the kernel (epoll_data, user_data):
+// its slot (the descriptor number) and generation, never a Go pointer.
+func (d *fdState) token() uint64 { return uint64(uint32(d.sysfd)) | uint64(d.gen)<<32 }
 
 func (d *fdState) family() AddressFamily { return AddressFamily(d.fam) }
 
@@ -57,12 +129,17 @@ func (d *fdState) cancelOp(o *op, key uint64, t CancellationType) {
 
 // start counts o as work and hands it to the backend.
 func (d *fdState) start(o *op) {
-	d.c.workStarted()
+	c := d.ctx()
+	c.workStarted()
+	if c.tracking {
+		o.trackStart(fdName(d))
+		c.warnIfStopped(o)
+	}
 	d.be().start(d, o)
 }
 
 func (d *fdState) setOption(o sys.Option, v int) error {
-	return d.be().control(d, true, func(fd uintptr) error { return sys.SetOption(fd, o, v) })
+	return d.be().setOption(d, o, v)
 }
 
 func (d *fdState) getOption(o sys.Option) (int, error) {
@@ -79,12 +156,9 @@ func (d *fdState) remoteEndpoint() (netip.AddrPort, error) { return d.be().endpo
 
 // unqueue removes o from whichever queue of d holds it (d.mu held).
 func unqueue(d *fdState, o *op) bool {
-	for i := range d.q {
-		if d.q[i].remove(o) {
-			return true
-		}
-	}
-	return false
+	found := false
+	d.eachQueue(func(q *opQueue) { found = found || q.remove(o) })
+	return found
 }
 
 // familyOf returns the family a socket must be opened with for ep.
@@ -100,4 +174,34 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// exceptQueues are the urgent-data queues (dirExcept) of a context's
+// sockets, kept apart so that a socket carries two queue heads, not three.
+// Lock order: fdState.mu, then exceptQueues.mu.
+type exceptQueues struct {
+	mu sync.Mutex
+	m  map[*fdState]*opQueue
+}
+
+// exceptQueue returns d's urgent-data queue, making it if create is set,
+// else nil if there is none. An emptied queue is dropped by the next call
+// that finds it empty and does not create it.
+func (c *IOContext) exceptQueue(d *fdState, create bool) *opQueue {
+	e := &c.exq
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	q := e.m[d]
+	switch {
+	case q == nil && create:
+		if e.m == nil {
+			e.m = map[*fdState]*opQueue{}
+		}
+		q = new(opQueue)
+		e.m[d] = q
+	case q != nil && q.empty() && !create:
+		delete(e.m, d)
+		return nil
+	}
+	return q
 }

@@ -8,18 +8,23 @@ import (
 	"time"
 )
 
-// IOContext is the event loop: it owns a backend (the epoll reactor on
-// Linux), a queue of ready handlers and the timers, and runs handlers inside
-// Run, RunOne, RunFor, Poll and PollOne, which may be called from several
-// goroutines at once (a pool, as in Asio).
+// IOContext is the event loop: it owns a backend (epoll, io_uring or the
+// portable one), a queue of ready handlers and the timers, and runs
+// handlers inside Run, RunOne, RunFor, Poll and PollOne, which may be called
+// from several goroutines at once (a pool, as in Asio). Every method is
+// safe from any goroutine.
 //
 // Work is counted as in Asio: every pending operation, queued handler and
 // WorkGuard counts one. When the count drops to zero the context stops: Run
-// returns and Stopped reports true until Restart.
+// returns and Stopped reports true until Restart. See Run for what that
+// means for a program that waits for work from outside.
 type IOContext struct {
 	mu       sync.Mutex
 	cond     sync.Cond     // idle Run goroutines wait here
 	q        taskQueue     // ready handlers, FIFO
+	idleq    taskQueue     // tasks to run once no handler is ready (postIdle)
+	idleRuns int           // handlers run while idleq waited (under mu)
+	idleN    atomic.Int32  // idleq.len(), readable without mu
 	work     atomic.Int64  // outstanding work
 	stopped  bool          // Stop called, or work ran out
 	halt     atomic.Bool   // stopped, readable without mu (between batched handlers)
@@ -35,17 +40,17 @@ type IOContext struct {
 	base     time.Time     // the zero of the timers' clock
 	be       backend       // the machinery
 	ex       ioExecutor    // Executor()
+	exRef    Executor      // ex, for the sockets of the context to point to (fdState.exp)
+	exq      exceptQueues  // the urgent-data queues of the context's sockets
 	closing  sync.Mutex    // serialises Close
 	shutting bool          // Close in progress: Run returns at once, Restart does nothing (under mu)
 	kind     Backend       // be.kind()
-	stats    contextCounts // for tests and the echo demo
+	stats    contextCounts // Stats
+	tracking bool          // every op is a runtime/trace task (tracking.go)
+	warned   atomic.Bool   // tracking warned of an op on a stopped context
 	// deferred holds completions for users' executors and bound immediate
 	// executors, delivered in order outside every lock (deliver.go).
 	deferred deferredList
-}
-
-type contextCounts struct {
-	polls atomic.Int64
 }
 
 // runner is one Run/Poll call in progress.
@@ -72,6 +77,7 @@ func NewIOContext(opts ...ContextOption) (*IOContext, error) {
 	c.cond.L = &c.mu
 	c.done.L = &c.mu
 	c.ex = ioExecutor{c}
+	c.exRef = c.ex
 	cfg.runtimePoller = cfg.runtimePoller || os.Getenv("ASIO_RUNTIME_POLL") == "1"
 	kind, err := selectBackend(cfg.backend)
 	if err != nil {
@@ -81,6 +87,7 @@ func NewIOContext(opts ...ContextOption) (*IOContext, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.tracking = cfg.tracking || trackingFromEnv()
 	c.be = be
 	c.kind = be.kind()
 	return c, nil
@@ -95,6 +102,22 @@ func (c *IOContext) Backend() Backend { return c.kind }
 
 // Run runs handlers until the context is stopped or its work runs out, and
 // returns how many ran.
+//
+// Work is every pending operation, queued handler and WorkGuard. A context
+// that waits for work from outside (connections to accept, posts from other
+// goroutines) needs a WorkGuard, or Run returns as soon as nothing is
+// pending:
+//
+//	g := asio.NewWorkGuard(ctx.Executor())
+//	go ctx.Run()
+//	...
+//	g.Reset() // Run returns once the work left is done
+//
+// A context whose work ran out is stopped (Asio's rule): an operation
+// initiated on it afterwards is accepted, but its handler runs only after
+// Restart and Run (or at Close). With WithHandlerTracking, such an
+// initiation logs a warning. Server holds the guards and runs the contexts
+// for a server.
 func (c *IOContext) Run() int { return c.loop(true, -1, false) }
 
 // RunOne runs at most one handler, waiting for it if needed.
@@ -206,8 +229,13 @@ func (c *IOContext) runSome(r *runner, block bool, deadline int64, max int) int 
 		if c.ahead <= 0 && c.q.len() > 0 && !c.polling && !c.closed.Load() {
 			// Handlers keep coming: poll without waiting, so that I/O and
 			// timers are not starved (Asio's reactor task in the queue).
+			// Idle tasks that waited idleBound handlers go first.
+			c.releaseIdleLocked()
 			c.pollLocked(r, false, -1, -1)
 			continue
+		}
+		if c.q.len() == 0 && c.releaseIdleLocked() {
+			continue // nothing else ready: the idle tasks' turn
 		}
 		if c.q.len() > 0 {
 			n := 1
@@ -292,6 +320,12 @@ func (c *IOContext) requeue(r *runner) int {
 			c.q.pushFront(r.tasks[i])
 			r.tasks[i] = nil
 		}
+		c.mu.Unlock()
+	}
+	c.stats.handlers.Add(int64(done))
+	if done > 0 && c.idleN.Load() > 0 {
+		c.mu.Lock()
+		c.idleRuns += done
 		c.mu.Unlock()
 	}
 	if c.work.Add(-int64(done)) == 0 {
@@ -393,7 +427,7 @@ func (c *IOContext) pollTimeoutLocked(deadline, now int64) (int, int64) {
 func (c *IOContext) queueBatchLocked(b *opList) opList {
 	var foreign opList
 	for o := b.pop(); o != nil; o = b.pop() {
-		switch ex := o.ex.(type) {
+		switch ex := o.exec().(type) {
 		case ioExecutor:
 			if ex.c == c {
 				c.q.push(o)
@@ -418,7 +452,7 @@ func (c *IOContext) handOffPolled(l *opList) {
 	var other opList
 	c.mu.Lock()
 	for o := l.pop(); o != nil; o = l.pop() {
-		if o.ex == Executor(c.ex) {
+		if o.exec() == Executor(c.ex) {
 			c.q.push(o)
 		} else {
 			other.push(o)
@@ -429,6 +463,48 @@ func (c *IOContext) handOffPolled(l *opList) {
 	}
 	c.mu.Unlock()
 	handOffAll(&other)
+}
+
+// postIdle queues t, counted as work, to run once the context has no
+// other handler ready, or at the latest after idleBound more handlers ran
+// (WriteQueue's flush: the replies of every handler ready now go out
+// together). It wakes a Run blocked in the backend, as post does.
+func (c *IOContext) postIdle(t runnable) {
+	c.work.Add(1)
+	c.mu.Lock()
+	c.idleq.push(t)
+	c.idleN.Add(1)
+	wake := false
+	if c.idle > 0 {
+		c.cond.Signal()
+	} else {
+		wake = c.wakeLocked()
+	}
+	c.mu.Unlock()
+	if wake {
+		c.be.wake()
+	}
+}
+
+// idleBound is how many handlers may run while an idle task waits for the
+// ready queue to empty: enough for the replies of a round of pipelined
+// requests on every connection of a busy context to go out together (a
+// 16-deep RESP pipeline on 50 connections is some 2,400 handler runs),
+// few enough that a context never idle delays them by milliseconds only.
+const idleBound = 4096
+
+// releaseIdleLocked moves the idle tasks to the ready queue (mu held),
+// when nothing else is ready or they waited long enough.
+func (c *IOContext) releaseIdleLocked() bool {
+	if c.idleq.len() == 0 || (c.q.len() > 0 && c.idleRuns < idleBound) {
+		return false
+	}
+	c.idleRuns = 0
+	c.idleN.Store(0)
+	for t, ok := c.idleq.pop(); ok; t, ok = c.idleq.pop() {
+		c.q.push(t)
+	}
+	return true
 }
 
 // post queues t and counts it as work.
@@ -583,6 +659,9 @@ func (c *IOContext) drain(aborted *opList) {
 	for {
 		t, ok := c.q.pop()
 		if !ok {
+			if c.releaseIdleLocked() {
+				continue
+			}
 			break
 		}
 		c.mu.Unlock()
@@ -596,6 +675,7 @@ func (c *IOContext) drain(aborted *opList) {
 // it panics.
 func (c *IOContext) runDrained(t runnable, r *runner) {
 	defer c.work.Add(-1)
+	c.stats.handlers.Add(1)
 	t.run(r)
 }
 

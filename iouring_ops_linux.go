@@ -12,12 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// slotTable holds what the io_uring backend keeps per descriptor beyond
-// fdState, by table slot, so that a descriptor that needs none of it (most
-// of them) costs nothing more than its share of a chunk. An entry is used
-// under the lock of the descriptor that holds the slot (a zombie takes its
-// slot, and so its entry, over).
-type slotTable struct {
+// extTable holds what the io_uring backend keeps per descriptor beyond
+// fdState, by table slot (the descriptor number), so that a descriptor that
+// needs none of it (most of them) costs nothing more than its share of a
+// chunk. An entry is used under the lock of the descriptor that holds the
+// slot (a zombie takes its slot, and so its entry, over).
+type extTable struct {
 	chunks [tableChunks]atomic.Pointer[[chunkSize]uslot]
 }
 
@@ -27,7 +27,7 @@ type uslot struct {
 }
 
 // at returns token's entry, making its chunk if needed.
-func (t *slotTable) at(token uint64) *uslot {
+func (t *extTable) at(token uint64) *uslot {
 	slot := uint32(token) & udSlotMask
 	c := &t.chunks[slot/chunkSize]
 	ch := c.Load()
@@ -41,7 +41,7 @@ func (t *slotTable) at(token uint64) *uslot {
 }
 
 // peek returns token's entry, or nil if its chunk was never made.
-func (t *slotTable) peek(token uint64) *uslot {
+func (t *extTable) peek(token uint64) *uslot {
 	slot := uint32(token) & udSlotMask
 	ch := t.chunks[slot/chunkSize].Load()
 	if ch == nil {
@@ -102,7 +102,7 @@ func (s *uscratch) release() {
 
 // ext returns d's rarer state, or nil (d.mu held).
 func (b *uringBackend) ext(d *fdState) *uext {
-	if sl := b.slots.peek(d.token); sl != nil {
+	if sl := b.slots.peek(d.token()); sl != nil {
 		return sl.x
 	}
 	return nil
@@ -110,7 +110,7 @@ func (b *uringBackend) ext(d *fdState) *uext {
 
 // makeExt returns d's rarer state, making it if needed (d.mu held).
 func (b *uringBackend) makeExt(d *fdState) *uext {
-	sl := b.slots.at(d.token)
+	sl := b.slots.at(d.token())
 	if sl.x == nil {
 		sl.x = uextPool.Get().(*uext)
 	}
@@ -142,7 +142,7 @@ func (b *uringBackend) takeScratch(d *fdState, dir int) *uscratch {
 // buffers go back to their pools, stashed connections are closed (d.mu
 // held).
 func (b *uringBackend) dropSlot(d *fdState) {
-	sl := b.slots.peek(d.token)
+	sl := b.slots.peek(d.token())
 	if sl == nil {
 		return
 	}
@@ -285,7 +285,7 @@ func waitEvents(o *op) uint32 {
 
 func (b *uringBackend) prepPoll(d *fdState, dir int, events uint32) {
 	b.sq.Lock()
-	b.sqeLocked().PrepPollAdd(int(d.sysfd), events, false, userData(d.token, dir, 0))
+	b.sqeLocked().PrepPollAdd(int(d.sysfd), events, false, userData(d.token(), dir, 0))
 	d.state |= inflightBit(dir)
 	b.armed.Add(1)
 	b.kickLocked()
@@ -295,7 +295,7 @@ func (b *uringBackend) prepPoll(d *fdState, dir int, events uint32) {
 // prepRecv prepares a receive into the caller's buffers: recv for one,
 // recvmsg for several (at most IOV_MAX of them).
 func (b *uringBackend) prepRecv(d *fdState, o *op, dir int) {
-	fd, ud, flags := int(d.sysfd), userData(d.token, dir, 0), sys.MsgFlags(int(o.flags))
+	fd, ud, flags := int(d.sysfd), userData(d.token(), dir, 0), sys.MsgFlags(int(o.flags))
 	bufs := o.bufs()
 	var sc *uscratch
 	if bufs != nil {
@@ -319,7 +319,7 @@ func (b *uringBackend) prepRecv(d *fdState, o *op, dir int) {
 // stream takes the first IOV_MAX; a datagram of more is EMSGSIZE) or for a
 // destination address.
 func (b *uringBackend) prepSend(d *fdState, o *op, dir int, to bool) bool {
-	fd, ud, flags := int(d.sysfd), userData(d.token, dir, 0), sys.MsgFlags(int(o.flags))
+	fd, ud, flags := int(d.sysfd), userData(d.token(), dir, 0), sys.MsgFlags(int(o.flags))
 	bufs := o.bufs()
 	var sc *uscratch
 	if to || bufs != nil {
@@ -391,7 +391,7 @@ func (b *uringBackend) prepRecvFrom(d *fdState, o *op, dir int) {
 	sc.msg.Name = (*byte)(sc.sa.Ptr())
 	sc.msg.Namelen = unix.SizeofSockaddrInet6
 	b.sq.Lock()
-	b.sqeLocked().PrepRecvmsg(int(d.sysfd), &sc.msg, sys.MsgFlags(int(o.flags)), userData(d.token, dir, 0))
+	b.sqeLocked().PrepRecvmsg(int(d.sysfd), &sc.msg, sys.MsgFlags(int(o.flags)), userData(d.token(), dir, 0))
 	d.state |= inflightBit(dir)
 	b.armed.Add(1)
 	b.kickLocked()
@@ -408,7 +408,7 @@ func (b *uringBackend) prepConnect(d *fdState, o *op, dir int) bool {
 	sc := b.scratch(d, dir)
 	sc.sa = sa
 	b.sq.Lock()
-	b.sqeLocked().PrepConnect(int(d.sysfd), &sc.sa, userData(d.token, dir, 0))
+	b.sqeLocked().PrepConnect(int(d.sysfd), &sc.sa, userData(d.token(), dir, 0))
 	d.state |= inflightBit(dir)
 	b.armed.Add(1)
 	b.kickLocked()

@@ -112,7 +112,7 @@ func (r *poolRings) close() {
 		pr.mu.Unlock()
 		for _, b := range bufs {
 			if b != nil {
-				pr.p.Put(b)
+				pr.p.returnRing(b)
 			}
 		}
 	}
@@ -124,7 +124,7 @@ func (pr *poolRing) refill() bool {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	for pr.lent < pr.target && len(pr.free) > 0 {
-		b := pr.p.tryGet()
+		b := pr.p.lendRing()
 		if b == nil {
 			break
 		}
@@ -149,6 +149,7 @@ func (pr *poolRing) take(id uint16, n int) []byte {
 	pr.bufs[id] = nil
 	pr.free = append(pr.free, id)
 	pr.lent--
+	pr.p.fromRing()
 	return b[:n]
 }
 
@@ -179,7 +180,7 @@ func (b *uringBackend) issuePooled(d *fdState, o *op) bool {
 	}
 	pr := b.pools.get(o.pool)
 	if d.state&uMulti != 0 {
-		if d.state&uMultiCancel == 0 && o.n == 0 && pr != nil && int(b.slots.at(d.token).group) == pr.group {
+		if d.state&uMultiCancel == 0 && o.n == 0 && pr != nil && int(b.slots.at(d.token()).group) == pr.group {
 			return false // the armed receive serves it
 		}
 		b.cancelMultiLocked(d) // a limit, or another pool: start afresh once it ends
@@ -198,18 +199,18 @@ func (b *uringBackend) issuePooled(d *fdState, o *op) bool {
 	b.sq.Lock()
 	s := b.sqeLocked()
 	if o.n > 0 {
-		s.PrepRecvSelect(fd, uint16(group), uint32(o.n), 0, userData(d.token, dirRead, group))
+		s.PrepRecvSelect(fd, uint16(group), uint32(o.n), 0, userData(d.token(), dirRead, group))
 		d.state |= uInflightRead
 		b.armed.Add(1)
 	} else {
-		s.PrepRecvMultishot(fd, uint16(group), 0, userData(d.token, tagMulti, group))
+		s.PrepRecvMultishot(fd, uint16(group), 0, userData(d.token(), tagMulti, group))
 		d.state |= uMulti
 		b.armed.Add(1)
 	}
 	b.kickLocked()
 	b.sq.Unlock()
 	if o.n == 0 {
-		b.slots.at(d.token).group = uint8(group)
+		b.slots.at(d.token()).group = uint8(group)
 	}
 	return false
 }
@@ -227,7 +228,7 @@ func (b *uringBackend) pooledFallback(d *fdState, o *op) bool {
 	}
 	o.buf = buf
 	b.sq.Lock()
-	b.sqeLocked().PrepRecv(int(d.sysfd), buf, 0, userData(d.token, dirRead, 0))
+	b.sqeLocked().PrepRecv(int(d.sysfd), buf, 0, userData(d.token(), dirRead, 0))
 	d.state |= uInflightRead
 	b.armed.Add(1)
 	b.kickLocked()
@@ -377,7 +378,7 @@ func (b *uringBackend) cancelMultiLocked(d *fdState) {
 		return
 	}
 	d.state |= uMultiCancel
-	b.cancelLocked(d, tagMulti, int(b.slots.at(d.token).group))
+	b.cancelLocked(d, tagMulti, int(b.slots.at(d.token()).group))
 }
 
 // leavePoolWait takes d off its pool's waiters if o is the pooled read that
@@ -429,7 +430,7 @@ func (b *uringBackend) multiCQE(d *fdState, c *uring.CQE, done *opList) {
 // trimExt gives d's rarer state back once it holds nothing, so that a quiet
 // connection keeps none (d.mu held).
 func (b *uringBackend) trimExt(d *fdState) {
-	sl := b.slots.peek(d.token)
+	sl := b.slots.peek(d.token())
 	if sl == nil || sl.x == nil {
 		return
 	}
@@ -549,11 +550,11 @@ func (b *uringBackend) issueAccept(d *fdState, o *op) bool {
 		return false
 	}
 	b.sq.Lock()
-	b.sqeLocked().PrepAcceptMultishot(int(d.sysfd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, userData(d.token, tagMulti, 0))
+	b.sqeLocked().PrepAcceptMultishot(int(d.sysfd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, userData(d.token(), tagMulti, 0))
 	d.state |= uMulti
 	b.armed.Add(1)
 	b.kickLocked()
 	b.sq.Unlock()
-	b.slots.at(d.token).group = 0
+	b.slots.at(d.token()).group = 0
 	return false
 }

@@ -90,37 +90,38 @@ type op struct {
 	// immediate marks a deferred immediate completion, for a bound
 	// immediate executor (deliver).
 	immediate bool
-	flags     int32  // MessageFlags, or the WaitType of an opWait
-	buf       []byte // the single buffer (a longer sequence is in x.bufs)
-	n         int32  // bytes (or messages) moved; at most 0x7ffff000 per syscall on Linux
+	hsig      handlerSig // the signature of h
+	flags     int32      // MessageFlags, or the WaitType of an opWait
+	buf       []byte     // the single buffer (a longer sequence is in x.bufs)
+	n         int32      // bytes (or messages) moved; at most 0x7ffff000 per syscall on Linux
 	seq       atomic.Uint32
 	err       error
-	c         *IOContext // the context that counts the op's work
-	ex        Executor   // where the handler runs (never nil once started)
+	// d is the descriptor the op concerns; its context counts the op's
+	// work and its executor runs the handler, unless x overrides them
+	// (ctx, exec).
+	d *fdState
 
-	// The handler: exactly one of these is set, the one of the
-	// initiating function's signature.
-	hn   func(n int, err error) // reads, writes, sends, receives, batches
-	he   func(err error)        // connect, waits, timers
-	hp   func(b []byte, err error)
+	h    handler     // the handler (handler.go)
 	pool *BufferPool // a pooled read's pool
 	x    *opExt      // the rarer parts, or nil
 }
 
 // opExt holds what only some ops need.
 type opExt struct {
-	bufs  [][]byte                                    // the caller's slice headers, copied (never the bytes)
-	addr  netip.AddrPort                              // peer of a connect, send-to target, receive-from sender
-	ha    func(s *TCPSocket, err error)               // accept's handler
-	hf    func(n int, from netip.AddrPort, err error) // receive-from's handler
-	acc   accepted                                    // the connection an accept took
-	aex   Executor                                    // the executor of an accepted socket
-	imm   Executor                                    // bound immediate executor, or nil
-	batch []Message                                   // the caller's messages of a batched datagram op
+	bufs  [][]byte       // the caller's slice headers, copied (never the bytes)
+	addr  netip.AddrPort // peer of a connect, send-to target, receive-from sender
+	acc   accepted       // the connection an accept took
+	aex   Executor       // the executor of an accepted socket
+	imm   Executor       // bound immediate executor, or nil
+	c     *IOContext     // the context of an op with no descriptor (a timer wait)
+	ex    Executor       // the bound executor (BindExecutor), or the executor of an op with no descriptor
+	batch []Message      // the caller's messages of a batched datagram op
 
 	sig  *CancellationSignal // the cancellation slot's signal, or nil
 	wctx context.Context     // WithContext's context, or nil
 	stop func() bool         // unregisters the WithContext watch
+
+	tr *opTrace // handler tracking's task, or nil
 
 	when int64  // timer expiry, ns on the context's clock
 	hidx int    // index in the timer heap, -1 when not in it
@@ -187,20 +188,35 @@ func (o *op) imm() Executor {
 
 var opPool = sync.Pool{New: func() any { return new(op) }}
 
-// newOp takes an op from the pool for an operation of object executor ex on
-// context c, with the per-op options applied to it (no allocation: they go
-// into the op's own fields). The caller sets the handler and counts the op
-// as work on c (workStarted) until its handler has run.
-func newOp(kind opKind, c *IOContext, ex Executor, opts []OpOption) *op {
+// newOp takes an op from the pool for an operation on descriptor d, with
+// the per-op options applied to it (no allocation: they go into the op's
+// own fields). The caller sets the handler and counts the op as work on d's
+// context (workStarted) until its handler has run.
+func newOp(kind opKind, d *fdState, opts []OpOption) *op {
 	o := opPool.Get().(*op)
-	o.kind = kind
-	o.c = c
-	o.ex = ex
+	o.kind, o.d = kind, d
+	d.ctx().stats.started.Add(1)
+	o.applyOptions(opts)
+	return o
+}
+
+// newTimerOp is newOp for a wait of timer t, which has no descriptor.
+func newTimerOp(t *Timer, opts []OpOption) *op {
+	o := opPool.Get().(*op)
+	o.kind = opTimer
+	x := o.ext()
+	x.c, x.ex, x.tm = t.c, t.ex, t
+	t.c.stats.started.Add(1)
+	o.applyOptions(opts)
+	return o
+}
+
+func (o *op) applyOptions(opts []OpOption) {
 	for _, opt := range opts {
 		switch v := opt.(type) {
 		case executorOption:
 			if v.ex != nil {
-				o.ex = v.ex
+				o.ext().ex = v.ex
 			}
 		case immediateOption:
 			o.ext().imm = v.ex
@@ -210,7 +226,22 @@ func newOp(kind opKind, c *IOContext, ex Executor, opts []OpOption) *op {
 			o.ext().wctx = v.ctx
 		}
 	}
-	return o
+}
+
+// ctx is the context that counts o's work.
+func (o *op) ctx() *IOContext {
+	if o.d != nil {
+		return o.d.ctx()
+	}
+	return o.x.c
+}
+
+// exec is where o's handler runs.
+func (o *op) exec() Executor {
+	if x := o.x; x != nil && x.ex != nil {
+		return x.ex
+	}
+	return o.d.exec()
 }
 
 // setBuffers copies the slice headers of b into the op (one buffer into the
@@ -238,50 +269,37 @@ func (o *op) release() {
 	o.flags, o.immediate = 0, false
 	o.buf = nil
 	o.n, o.err = 0, nil
-	o.c, o.ex = nil, nil
-	o.hn, o.he, o.hp, o.pool = nil, nil, nil, nil
+	o.d = nil
+	o.h, o.hsig, o.pool = nil, sigNone, nil
 	opPool.Put(o)
 }
 
 // run is the op's completion: it leaves its cancellation slot, recycles
 // itself and calls the handler. The scheduler counts the work done after.
-func (o *op) run(r *runner) {
-	n, err, buf := int(o.n), o.err, o.buf
-	hn, he, hp := o.hn, o.he, o.hp
-	var ha func(*TCPSocket, error)
-	var hf func(int, netip.AddrPort, error)
-	var addr netip.AddrPort
-	var sock *TCPSocket
+func (o *op) run(*runner) {
+	r := opResult{n: int(o.n), err: o.err, buf: o.buf}
+	h, sig := o.h, o.hsig
+	var tr *opTrace
+	o.ctx().stats.finished.Add(1)
 	if x := o.x; x != nil {
+		tr = x.tr
 		if x.sig != nil {
 			x.sig.clear(o, o.key())
 		}
 		if x.stop != nil {
 			x.stop()
 		}
-		ha, hf, addr = x.ha, x.hf, x.addr
-		if ha != nil {
-			sock, err = o.acceptedSocket()
+		r.addr = x.addr
+		if sig == sigA {
+			r.sock, r.err = o.acceptedSocket()
 		}
 	}
 	o.release()
-	switch {
-	case hn != nil:
-		hn(n, err)
-	case he != nil:
-		he(err)
-	case hp != nil:
-		if err != nil {
-			buf = nil
-		}
-		hp(buf, err)
-	case ha != nil:
-		ha(sock, err)
-	case hf != nil:
-		hf(n, addr, err)
-	default:
-		panic("asio: internal error: an operation without a handler")
+	if tr != nil {
+		tr.trackRun(func() { call(h, sig, &r) })
+		return
 	}
+	call(h, sig, &r)
 }
 
 // handOff hands o's completion to its executor. The caller holds the lock
@@ -293,13 +311,13 @@ func (o *op) run(r *runner) {
 // caller flushes once it has released its lock (complete, completeNow and
 // deferredList.flush). Nothing of o may be read after handOff.
 func (o *op) handOff(immediate bool) {
-	c := o.c
+	c := o.ctx()
 	if immediate && o.imm() != nil {
 		o.immediate = true
 		c.deferred.push(o)
 		return
 	}
-	switch ex := o.ex.(type) {
+	switch ex := o.exec().(type) {
 	case ioExecutor:
 		if ex.c == c {
 			c.enqueue(o) // the op's work carries over
@@ -318,7 +336,7 @@ func (o *op) handOff(immediate bool) {
 // complete delivers a result found outside the backend's wait (a
 // cancellation, an abort) to the handler's executor. No lock may be held.
 func (o *op) complete() {
-	c := o.c
+	c := o.ctx()
 	o.handOff(false)
 	c.deferred.flush()
 }
@@ -328,7 +346,7 @@ func (o *op) complete() {
 // a bound immediate executor, which gets it by Dispatch. No lock may be
 // held.
 func (o *op) completeNow() {
-	c := o.c
+	c := o.ctx()
 	o.handOff(true)
 	c.deferred.flush()
 }

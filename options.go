@@ -82,6 +82,7 @@ type ContextOption func(*contextConfig)
 type contextConfig struct {
 	backend       Backend
 	runtimePoller bool
+	tracking      bool
 }
 
 // WithBackend selects the backend of a new IOContext.

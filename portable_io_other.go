@@ -62,7 +62,7 @@ func (b *portableBackend) readPooled(d *fdState, p *portableFD, c net.Conn, o *o
 	var buf []byte
 	for {
 		d.mu.Lock()
-		if p.abort[dirRead] || d.p != p {
+		if p.abort[dirRead] || b.rec(d) != p {
 			d.mu.Unlock()
 			return ErrOperationAborted
 		}

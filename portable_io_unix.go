@@ -153,7 +153,7 @@ func (b *portableBackend) readPooled(d *fdState, p *portableFD, o *op) error {
 		}
 		o.err = nil
 		d.mu.Lock()
-		if p.abort[dirRead] || d.p != p {
+		if p.abort[dirRead] || b.rec(d) != p {
 			d.mu.Unlock()
 			return ErrOperationAborted
 		}
@@ -285,7 +285,7 @@ func (b *portableBackend) performPoll(d *fdState, p *portableFD, o *op) error {
 	dir := o.direction()
 	for {
 		d.mu.Lock()
-		stop := p.abort[dir] || d.p != p
+		stop := p.abort[dir] || b.rec(d) != p
 		seen := o.kind == opWait && p.urgent
 		p.urgent = p.urgent && !seen
 		d.mu.Unlock()

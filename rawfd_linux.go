@@ -195,6 +195,15 @@ func (r *rawSockets) control(d *fdState, _ bool, f func(fd uintptr) error) error
 	return f(uintptr(d.sysfd))
 }
 
+func (r *rawSockets) setOption(d *fdState, o sys.Option, v int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.sysfd < 0 {
+		return ErrBadDescriptor
+	}
+	return sys.SetOption(uintptr(d.sysfd), o, v)
+}
+
 func (r *rawSockets) endpoint(d *fdState, remote bool) (netip.AddrPort, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -35,39 +35,52 @@ func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(
 		t.abortAtStart(opts)
 		return
 	}
-	t.untilNext()
+	t.untilNext(false)
 }
 
 // untilNext searches buf; if the delimiter or the limit is already there it
-// makes an empty step so that the handler still runs via the executor, else
-// it reads into fresh space.
-func (t *transferOp) untilNext() {
+// completes: at once after a read step (inStep: this runs in a handler on
+// the executor already), else through the executor, never inline. Else it
+// reads into fresh space.
+func (t *transferOp) untilNext(inStep bool) {
 	u := &t.until
 	data := u.buf.Bytes()
-	if i := bytes.Index(data[u.search:], u.delim); i >= 0 && len(u.delim) > 0 {
-		u.found = u.search + i + len(u.delim)
-		u.grow = 0
-		t.issue(nil)
-		return
+	u.grow = 0
+	i := -1
+	if len(u.delim) > 0 {
+		i = bytes.Index(data[u.search:], u.delim)
 	}
-	if len(u.delim) == 0 {
+	switch {
+	case len(u.delim) == 0:
 		u.found = 0
-		u.grow = 0
-		t.issue(nil)
-		return
-	}
-	u.search = max(0, len(data)-len(u.delim)+1)
-	room := u.buf.untilRoom()
-	if room == 0 {
+	case i >= 0:
+		u.found = u.search + i + len(u.delim)
+	default:
+		u.search = max(0, len(data)-len(u.delim)+1)
+		room := u.buf.untilRoom()
+		if room > 0 {
+			u.grow = room
+			t.step = append(t.step[:0], u.buf.Prepare(room))
+			t.issue(t.step)
+			return
+		}
 		u.found = -2 // too long
-		u.grow = 0
-		t.issue(nil)
-		return
 	}
-	u.grow = room
-	t.step = append(t.step[:0], u.buf.Prepare(room))
-	t.issue(t.step)
+	switch {
+	case inStep:
+		t.untilStep(0, nil)
+	case t.nopts == 0:
+		// Nothing binds the handler elsewhere: the op itself is the
+		// immediate completion, posted to the stream's executor (an empty
+		// step through the stream would cost an op and a backend call).
+		postTo(t.rs.Executor(), t)
+	default:
+		t.issue(nil) // an empty step carries the options' executors
+	}
 }
+
+// run is the completion of a read-until found done at its start (untilNext).
+func (t *transferOp) run(*runner) { t.untilStep(0, nil) }
 
 // untilRoom returns the free space the next read of a read-until offers:
 // the free space the buffer has (after compaction), or as much as it holds
@@ -104,6 +117,6 @@ func (t *transferOp) untilStep(n int, err error) {
 	case t.cancelled.Load() != 0:
 		t.finish(ErrOperationAborted)
 	default:
-		t.untilNext()
+		t.untilNext(true)
 	}
 }

@@ -16,10 +16,15 @@ type Strand struct {
 	batch   taskQueue     // the batch being run
 	locked  bool          // an invoker is queued or running
 	running atomic.Uint64 // goroutine id running the strand, 0 if none
+	self    Executor      // the strand, for the sockets on it to point to (fdState.exp)
 }
 
 // NewStrand returns a strand over ex.
-func NewStrand(ex Executor) *Strand { return &Strand{inner: ex, c: ex.Context()} }
+func NewStrand(ex Executor) *Strand {
+	s := &Strand{inner: ex, c: ex.Context()}
+	s.self = s
+	return s
+}
 
 // Post queues f on the strand.
 func (s *Strand) Post(f func()) { s.postTask(funcTask(mustFunc(f))) }

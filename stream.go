@@ -13,3 +13,12 @@ type AsyncReadStream interface {
 	AsyncReadSome(b Buffers, h func(n int, err error), opts ...OpOption)
 	Executor() Executor
 }
+
+// AsyncStream is a stream that reads and writes asynchronously: what a
+// TLSStream runs over and is itself. TCPSocket, TCPStream and TLSStream
+// satisfy it; so may a user's type, which must keep the package's five
+// rules and honour the per-op options (ReadOpOptions).
+type AsyncStream interface {
+	AsyncReadStream
+	AsyncWriteStream
+}

@@ -9,7 +9,6 @@ import (
 // is safe from any goroutine.
 type TCPAcceptor struct {
 	d     fdState
-	ex    Executor
 	local netip.AddrPort
 }
 
@@ -26,8 +25,8 @@ func ListenTCP(ex Executor, ep netip.AddrPort, opts ...ListenOption) (*TCPAccept
 	if !ep.IsValid() {
 		return nil, syscall.EINVAL
 	}
-	a := &TCPAcceptor{ex: ex}
-	a.d.init(ex.Context(), false)
+	a := new(TCPAcceptor)
+	a.d.init(ex, false)
 	local, err := a.d.be().listen(&a.d, ep, &cfg)
 	if err != nil {
 		return nil, &ListenError{Addr: ep, Err: err}
@@ -53,7 +52,7 @@ func (e *ListenError) Unwrap() error { return e.Err }
 func (a *TCPAcceptor) LocalEndpoint() netip.AddrPort { return a.local }
 
 // Executor returns the acceptor's executor.
-func (a *TCPAcceptor) Executor() Executor { return a.ex }
+func (a *TCPAcceptor) Executor() Executor { return a.d.exec() }
 
 // AsyncAccept accepts one connection; the new socket's handlers run on the
 // acceptor's executor. Errors such as EMFILE reach the handler, and the
@@ -62,7 +61,7 @@ func (a *TCPAcceptor) Executor() Executor { return a.ex }
 // a Timer) until descriptors are free. It supports terminal, partial and
 // total cancellation.
 func (a *TCPAcceptor) AsyncAccept(h func(s *TCPSocket, err error), opts ...OpOption) {
-	a.AsyncAcceptOn(a.ex, h, opts...)
+	a.AsyncAcceptOn(a.d.exec(), h, opts...)
 }
 
 // AsyncAcceptOn is AsyncAccept with the new socket bound to ex, which may
@@ -74,15 +73,16 @@ func (a *TCPAcceptor) AsyncAcceptOn(ex Executor, h func(s *TCPSocket, err error)
 	if h == nil {
 		panic("asio: nil handler")
 	}
-	o := newOp(opAccept, a.d.c, a.ex, opts)
+	o := newOp(opAccept, &a.d, opts)
 	x := o.ext()
-	x.ha, x.aex = h, ex
+	o.setA(h)
+	x.aex = ex
 	a.d.start(o)
 }
 
 // Accept blocks until a connection arrives; it needs no Run.
 func (a *TCPAcceptor) Accept() (*TCPSocket, error) {
-	o := op{kind: opAccept, x: &opExt{aex: a.ex}}
+	o := op{kind: opAccept, x: &opExt{aex: a.d.exec()}}
 	if err := a.d.be().do(&a.d, &o); err != nil {
 		return nil, err
 	}
@@ -102,8 +102,8 @@ func (o *op) acceptedSocket() (*TCPSocket, error) {
 		return nil, o.err
 	}
 	x := o.x
-	s := &TCPSocket{ex: x.aex}
-	s.d.init(x.aex.Context(), false)
+	s := new(TCPSocket)
+	s.d.init(x.aex, false)
 	if err := s.d.be().adopt(&s.d, &x.acc); err != nil {
 		x.acc.discard()
 		return nil, err

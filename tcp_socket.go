@@ -10,20 +10,19 @@ import (
 // rules of the package; ops of one direction are performed and completed in
 // the order they were initiated. Every method is safe from any goroutine.
 type TCPSocket struct {
-	d  fdState
-	ex Executor
+	d fdState
 }
 
 // NewTCPSocket returns a socket, not yet open, whose handlers run on ex.
 // AsyncConnect and Connect open it.
 func NewTCPSocket(ex Executor) *TCPSocket {
-	s := &TCPSocket{ex: ex}
-	s.d.init(ex.Context(), false)
+	s := new(TCPSocket)
+	s.d.init(ex, false)
 	return s
 }
 
 // Executor returns the executor the socket's handlers run on by default.
-func (s *TCPSocket) Executor() Executor { return s.ex }
+func (s *TCPSocket) Executor() Executor { return s.d.exec() }
 
 // IsOpen reports whether the socket is open.
 func (s *TCPSocket) IsOpen() bool { return s.d.be().isOpen(&s.d) }
@@ -38,8 +37,8 @@ func (s *TCPSocket) AsyncConnect(ep netip.AddrPort, h func(err error), opts ...O
 	if h == nil {
 		panic("asio: nil handler")
 	}
-	o := newOp(opConnect, s.d.c, s.ex, opts)
-	o.he = h
+	o := newOp(opConnect, &s.d, opts)
+	o.setE(h)
 	o.ext().addr = ep
 	s.d.start(o)
 }
@@ -83,8 +82,8 @@ func (s *TCPSocket) async(kind opKind, b Buffers, flags MessageFlags, h func(int
 	if h == nil {
 		panic("asio: nil handler")
 	}
-	o := newOp(kind, s.d.c, s.ex, opts)
-	o.hn = h
+	o := newOp(kind, &s.d, opts)
+	o.setN(h)
 	o.flags = int32(flags)
 	o.setBuffers(b)
 	s.d.start(o)
@@ -107,11 +106,11 @@ func (s *TCPSocket) readPooled(p *BufferPool, limit int, h func([]byte, error), 
 	if h == nil {
 		panic("asio: nil handler")
 	}
-	o := newOp(opReadPooled, s.d.c, s.ex, opts)
-	o.hp = h
+	o := newOp(opReadPooled, &s.d, opts)
+	o.setP(h)
 	if p == nil {
 		o.err = ErrInvalidArgument
-		s.d.c.workStarted()
+		s.d.ctx().workStarted()
 		o.completeNow()
 		return
 	}
@@ -128,8 +127,8 @@ func (s *TCPSocket) AsyncWait(w WaitType, h func(err error), opts ...OpOption) {
 	if h == nil {
 		panic("asio: nil handler")
 	}
-	o := newOp(opWait, s.d.c, s.ex, opts)
-	o.he = h
+	o := newOp(opWait, &s.d, opts)
+	o.setE(h)
 	o.flags = int32(w)
 	s.d.start(o)
 }

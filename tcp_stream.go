@@ -96,12 +96,15 @@ type streamDir struct {
 	rate  *Timer // the wait for budget, made on the first wait
 
 	h       func(n int, err error) // the caller's handler
+	hp      func([]byte, error)    // or a pooled read's
+	pool    *BufferPool            // a pooled read's pool
 	bufs    [][]byte               // the caller's slice headers (never the bytes)
 	step    [][]byte               // the prefix of bufs the rate policy allows
 	opts    []OpOption             // the caller's options, backed by optsBuf
 	optsBuf [2]OpOption
 
 	ioH       func(n int, err error) // d.onIO, made once
+	pooledH   func([]byte, error)    // d.onPooled, made once
 	deadlineH func(err error)        // d.onDeadline, made once
 	budgetH   func(err error)        // d.onBudget, made once
 }
@@ -127,6 +130,9 @@ func WrapTCPStream(s *TCPSocket) *TCPStream {
 func (d *streamDir) init(s *TCPStream, write bool) {
 	d.s, d.write, d.expiry = s, write, streamNever
 	d.ioH = d.onIO
+	if !write {
+		d.pooledH = d.onPooled
+	}
 }
 
 // Executor returns the executor the stream's handlers run on by default.
@@ -259,6 +265,37 @@ func (s *TCPStream) AsyncReadSome(b Buffers, h func(n int, err error), opts ...O
 	s.transfer(&s.rd, b, h, opts)
 }
 
+// AsyncReadPooled is the socket's AsyncReadPooled under the deadline and
+// the rate policy (which bounds how many bytes of the buffer it fills): it
+// holds no buffer while it waits, and h owns the buffer it gets until
+// p.Put. Errors come with a nil buffer, ErrTimeout included (a buffer
+// filled in the instant the deadline closed the socket goes back to p). A
+// nil p completes with ErrInvalidArgument.
+func (s *TCPStream) AsyncReadPooled(p *BufferPool, h func(b []byte, err error), opts ...OpOption) {
+	if h == nil {
+		panic("asio: nil handler")
+	}
+	if p == nil {
+		completeLater(s.ex, opts, func() { h(nil, ErrInvalidArgument) })
+		return
+	}
+	d := &s.rd
+	s.mu.Lock()
+	switch {
+	case d.pending:
+		s.mu.Unlock()
+		completeLater(s.ex, opts, func() { h(nil, ErrOperationInProgress) })
+		return
+	case s.expiredLocked(d):
+		s.closeLocked()
+		s.mu.Unlock()
+		completeLater(s.ex, opts, func() { h(nil, ErrTimeout) })
+		return
+	}
+	d.pending, d.timedOut, d.hp, d.pool = true, false, h, p
+	s.begin(d, opts)
+}
+
 // transfer is Beast's transfer_op: usage check, deadline check, zero-size
 // op, deadline wait, budget, then the socket op.
 func (s *TCPStream) transfer(d *streamDir, b Buffers, h func(int, error), opts []OpOption) {
@@ -287,6 +324,13 @@ func (s *TCPStream) transfer(d *streamDir, b Buffers, h func(int, error), opts [
 	}
 	d.pending, d.timedOut, d.h = true, false, h
 	d.bufs = append(d.bufs[:0], b...)
+	s.begin(d, opts)
+}
+
+// begin starts the pending op of d (s.mu held; it unlocks it): the
+// deadline's wait, the wait for budget, then the socket op.
+func (s *TCPStream) begin(d *streamDir, opts []OpOption) {
+	sock := s.sock
 	d.opts = append(d.optsBuf[:0], opts...)
 	d.armLocked()
 	amount := math.MaxInt
@@ -304,6 +348,19 @@ func (s *TCPStream) transfer(d *streamDir, b Buffers, h func(int, error), opts [
 	}
 	step := d.stepLocked(amount)
 	s.mu.Unlock()
+	d.startStep(sock, step, amount)
+}
+
+// startStep starts the socket op of the pending op, offering step (or, for
+// a pooled read, at most amount bytes).
+func (d *streamDir) startStep(sock *TCPSocket, step [][]byte, amount int) {
+	if d.pool != nil {
+		if amount == math.MaxInt {
+			amount = 0 // a whole buffer
+		}
+		sock.readPooled(d.pool, amount, d.pooledH, d.opts)
+		return
+	}
 	d.startIO(sock, step, d.ioH, d.opts)
 }
 
@@ -375,7 +432,17 @@ func (d *streamDir) onIO(n int, err error) {
 			s.policy.TransferReadBytes(n)
 		}
 	}
-	d.finishLocked(n, err)
+	d.finishLocked(n, err, nil)
+}
+
+// onPooled completes a pending pooled read with the socket's result.
+func (d *streamDir) onPooled(b []byte, err error) {
+	s := d.s
+	s.mu.Lock()
+	if s.limited {
+		s.policy.TransferReadBytes(len(b))
+	}
+	d.finishLocked(len(b), err, b)
 }
 
 // onBudget continues the pending op when its wait for budget ends: with a
@@ -384,7 +451,7 @@ func (d *streamDir) onBudget(err error) {
 	s := d.s
 	s.mu.Lock()
 	if err != nil {
-		d.finishLocked(0, err)
+		d.finishLocked(0, err, nil)
 		return
 	}
 	amount := math.MaxInt
@@ -394,21 +461,30 @@ func (d *streamDir) onBudget(err error) {
 	step := d.stepLocked(amount)
 	sock := s.sock
 	s.mu.Unlock()
-	d.startIO(sock, step, d.ioH, d.opts)
+	d.startStep(sock, step, amount)
 }
 
 // finishLocked ends the pending op (s.mu held; it unlocks it) and calls its
-// handler directly: it runs in a handler of the op's own executor.
-func (d *streamDir) finishLocked(n int, err error) {
+// handler directly: it runs in a handler of the op's own executor. b is a
+// pooled read's buffer.
+func (d *streamDir) finishLocked(n int, err error, b []byte) {
 	s := d.s
 	err = d.endLocked(err)
-	h := d.h
-	d.h = nil
+	h, hp, pool := d.h, d.hp, d.pool
+	d.h, d.hp, d.pool = nil, nil, nil
 	clear(d.bufs)
 	clear(d.step)
 	clear(d.optsBuf[:])
 	d.bufs, d.step, d.opts = d.bufs[:0], d.step[:0], nil
 	s.mu.Unlock()
+	if hp != nil {
+		if err != nil && b != nil {
+			pool.Put(b) // errors come with no buffer
+			b = nil
+		}
+		hp(b, err)
+		return
+	}
 	h(n, err)
 }
 

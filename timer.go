@@ -84,11 +84,14 @@ func (t *Timer) AsyncWait(h func(err error), opts ...OpOption) {
 		panic("asio: nil handler")
 	}
 	c := t.c
-	o := newOp(opTimer, c, t.ex, opts)
-	o.he = h
-	x := o.ext()
-	x.tm = t
+	o := newTimerOp(t, opts)
+	o.setE(h)
+	x := o.x
 	c.workStarted()
+	if c.tracking {
+		o.trackStart("")
+		c.warnIfStopped(o)
+	}
 	c.mu.Lock()
 	if o.ctxDone() || c.closed.Load() {
 		c.mu.Unlock()

@@ -53,7 +53,7 @@ func (s *UDPSocket) AsyncReceiveBatch(msgs []Message, h func(n int, err error), 
 
 func (s *UDPSocket) asyncBatch(kind opKind, msgs []Message, h func(int, error), opts []OpOption) {
 	o := s.newOp(kind, h != nil, opts)
-	o.hn = h
+	o.setN(h)
 	o.ext().batch = msgs
 	s.start(o, nil, 0)
 }

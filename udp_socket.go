@@ -18,20 +18,19 @@ import (
 // the buffers is truncated: the operation completes with n = the bytes
 // delivered and an error for which errors.Is(err, ErrMessageTooLong) holds.
 type UDPSocket struct {
-	d  fdState
-	ex Executor
+	d fdState
 }
 
 // NewUDPSocket returns a socket, not yet open, whose handlers run on ex.
 // Open, Bind and Connect open it.
 func NewUDPSocket(ex Executor) *UDPSocket {
-	s := &UDPSocket{ex: ex}
-	s.d.init(ex.Context(), true)
+	s := new(UDPSocket)
+	s.d.init(ex, true)
 	return s
 }
 
 // Executor returns the executor the socket's handlers run on by default.
-func (s *UDPSocket) Executor() Executor { return s.ex }
+func (s *UDPSocket) Executor() Executor { return s.d.exec() }
 
 // IsOpen reports whether the socket is open.
 func (s *UDPSocket) IsOpen() bool { return s.d.be().isOpen(&s.d) }
@@ -53,8 +52,8 @@ func (s *UDPSocket) Connect(ep netip.AddrPort) error { return s.d.be().connectDg
 // handler's executor as for every other operation.
 func (s *UDPSocket) AsyncConnect(ep netip.AddrPort, h func(err error), opts ...OpOption) {
 	o := s.newOp(opConnect, h != nil, opts)
-	o.he = h
-	s.d.c.workStarted()
+	o.setE(h)
+	s.d.ctx().workStarted()
 	o.err = s.Connect(ep)
 	o.completeNow()
 }
@@ -72,7 +71,7 @@ func (s *UDPSocket) AsyncSend(b Buffers, flags MessageFlags, h func(n int, err e
 // terminal, partial and total cancellation.
 func (s *UDPSocket) AsyncSendTo(b Buffers, to netip.AddrPort, flags MessageFlags, h func(n int, err error), opts ...OpOption) {
 	o := s.newOp(opSendTo, h != nil, opts)
-	o.hn = h
+	o.setN(h)
 	o.ext().addr = to
 	s.start(o, b, flags)
 }
@@ -90,13 +89,13 @@ func (s *UDPSocket) AsyncReceive(b Buffers, flags MessageFlags, h func(n int, er
 // and total cancellation.
 func (s *UDPSocket) AsyncReceiveFrom(b Buffers, flags MessageFlags, h func(n int, from netip.AddrPort, err error), opts ...OpOption) {
 	o := s.newOp(opRecvFrom, h != nil, opts)
-	o.ext().hf = h
+	o.setF(h)
 	s.start(o, b, flags)
 }
 
 func (s *UDPSocket) async(kind opKind, b Buffers, flags MessageFlags, h func(int, error), opts []OpOption) {
 	o := s.newOp(kind, h != nil, opts)
-	o.hn = h
+	o.setN(h)
 	s.start(o, b, flags)
 }
 
@@ -113,7 +112,7 @@ func (s *UDPSocket) newOp(kind opKind, hasHandler bool, opts []OpOption) *op {
 	if !hasHandler {
 		panic("asio: nil handler")
 	}
-	return newOp(kind, s.d.c, s.ex, opts)
+	return newOp(kind, &s.d, opts)
 }
 
 // Send sends b as one datagram to the connected peer, blocking until the

@@ -38,6 +38,7 @@ type WriteQueue struct {
 	arrived     uint64 // messages queued so far
 	seen        uint64 // arrived when the flush task last looked
 	lingers     int    // times the flush task posted itself again in a row
+	idle        bool   // the flush task waits for its context to be idle: no linger
 	flushF      func() // q.flush, made once
 
 	// The batch in flight, touched only by whoever started it and by its
@@ -204,6 +205,22 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 	q.busy = true
 	q.scheduleLocked()
 	q.mu.Unlock()
+	q.postFlush()
+}
+
+// postFlush schedules the flush task. On a context's own executor it runs
+// once the context has no other handler ready (or before its next poll of
+// the backend, at the latest): every reply the handlers ready now queue goes
+// out in the same batch, however many handler runs a request takes (a
+// RESP command takes several AsyncReadUntil steps). On another executor it
+// is posted, and lingers (flush).
+func (q *WriteQueue) postFlush() {
+	if ex, ok := q.s.Executor().(ioExecutor); ok {
+		q.idle = true
+		ex.c.postIdle(funcTask(q.flushF))
+		return
+	}
+	q.idle = false
 	q.s.Executor().Post(q.flushF)
 }
 
@@ -220,7 +237,7 @@ func (q *WriteQueue) scheduleLocked() {
 // the write of what waits.
 func (q *WriteQueue) flush() {
 	q.mu.Lock()
-	if q.arrived != q.seen && q.lingers < writeQueueLinger && q.wbytes < q.maxBatch && q.wbufs < sys.MaxIovecs {
+	if !q.idle && q.arrived != q.seen && q.lingers < writeQueueLinger && q.wbytes < q.maxBatch && q.wbufs < sys.MaxIovecs {
 		q.seen = q.arrived
 		q.lingers++
 		q.mu.Unlock()
@@ -370,7 +387,7 @@ func (q *WriteQueue) next() {
 	}
 	q.scheduleLocked()
 	q.mu.Unlock()
-	q.s.Executor().Post(q.flushF)
+	q.postFlush()
 }
 
 // onBatch is the completion of a batch's AsyncWrite: it hands each message

@@ -177,3 +177,29 @@ func procStatCPU(pid int) (time.Duration, error) {
 	}
 	return time.Duration(utime+stime) * (time.Second / 100), nil
 }
+
+// machineBusy returns the CPU time all CPUs have spent not idle, from the
+// first line of /proc/stat (USER_HZ ticks).
+func machineBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, errors.New("unexpected /proc/stat")
+	}
+	var busy int64
+	for i, s := range f[1:] {
+		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest time is already in user
+			continue
+		}
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		busy += v
+	}
+	return time.Duration(busy) * (time.Second / 100), nil
+}

@@ -20,10 +20,9 @@ func init() { servers["asio"] = serveAsio }
 // (AsyncAcceptOn), and per connection a struct whose handler method values
 // are made once, so the read/write loop allocates nothing.
 //
-// A new connection first waits for readability (AsyncWait(WaitRead)) and
-// gets its struct and 64 KiB buffer only when its first bytes arrive: an
-// idle connection holds nothing of the server's but the pending wait's
-// closure.
+// Reads are pooled (AsyncReadPooled): a connection holds no read buffer
+// while it waits; it borrows a 64 KiB one from a shared BufferPool when
+// bytes arrive and gives it back once they are written out.
 func serveAsio(addr string, contexts int) error {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
@@ -81,46 +80,47 @@ func (srv *asioServer) onAccept(s *asio.TCPSocket, err error) {
 		return
 	}
 	_ = s.SetNoDelay(true)
-	// Until its first bytes arrive a connection is only this pending wait
-	// and its 16-byte closure; the connection's state comes after.
-	s.AsyncWait(asio.WaitRead, func(err error) { startConn(s, err) })
+	startConn(s)
 	srv.accept()
 }
 
 func (srv *asioServer) onRetry(error) { srv.accept() }
 
-// asioConn is one active connection, made when its first bytes arrive,
-// with its buffer and its handler method values made once.
+// pool lends every connection its read buffers: a connection holds none
+// while it waits for data.
+var pool = asio.NewBufferPool(readBufSize, 0)
+
+// asioConn is one connection: its socket, the pool buffer between a read
+// and the write that echoes it, and its handler method values, made once.
 type asioConn struct {
 	s       *asio.TCPSocket
-	buf     *[readBufSize]byte
-	onReadH func(n int, err error)
+	buf     []byte
+	onReadH func(b []byte, err error)
 	onWrH   func(n int, err error)
 }
 
-func startConn(s *asio.TCPSocket, err error) {
-	if err != nil {
-		s.Close()
-		return
-	}
-	c := &asioConn{s: s, buf: new([readBufSize]byte)}
+func startConn(s *asio.TCPSocket) {
+	c := &asioConn{s: s}
 	c.onReadH = c.onRead
 	c.onWrH = c.onWrite
-	s.AsyncReadSome(asio.Buffers{c.buf[:]}, c.onReadH)
+	s.AsyncReadPooled(pool, c.onReadH)
 }
 
-func (c *asioConn) onRead(n int, err error) {
+func (c *asioConn) onRead(b []byte, err error) {
 	if err != nil {
 		c.s.Close()
 		return
 	}
-	asio.AsyncWrite(c.s, asio.Buffers{c.buf[:n]}, c.onWrH)
+	c.buf = b
+	asio.AsyncWrite(c.s, asio.Buffers{b}, c.onWrH)
 }
 
 func (c *asioConn) onWrite(_ int, err error) {
+	pool.Put(c.buf)
+	c.buf = nil
 	if err != nil {
 		c.s.Close()
 		return
 	}
-	c.s.AsyncReadSome(asio.Buffers{c.buf[:]}, c.onReadH)
+	c.s.AsyncReadPooled(pool, c.onReadH)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,7 +16,10 @@ import (
 // forced GC that returns freed memory to the OS (the baseline is taken after
 // one too). Every server holds an
 // idle connection with a pending read (asio: a pending AsyncWait(WaitRead)).
-// Then a sample of the connections is checked to still echo.
+// With sc.EchoFirst each connection first echoes one 64-byte message, so
+// the figure is what a connection that has been active and went quiet
+// costs (asio: a pending AsyncReadSome and whatever buffer the server keeps
+// for it). Then a sample of the connections is checked to still echo.
 func runIdle(srv *server, sc scenario, r *row) error {
 	pid := srv.pid()
 	time.Sleep(200 * time.Millisecond) // let the server finish starting
@@ -43,6 +47,11 @@ func runIdle(srv *server, sc scenario, r *row) error {
 	}()
 	if err != nil {
 		return err
+	}
+	if sc.EchoFirst {
+		if err := echoEach(conns, 8); err != nil {
+			return err
+		}
 	}
 
 	// Accepted: the server holds a descriptor for each.
@@ -90,6 +99,45 @@ func runIdle(srv *server, sc scenario, r *row) error {
 		}
 	}
 	return nil
+}
+
+// echoEach has every connection echo one 64-byte message, par at once.
+func echoEach(conns []net.Conn, par int) error {
+	errs := make(chan error, par)
+	for w := range par {
+		go func() {
+			msg := make([]byte, 64)
+			got := make([]byte, 64)
+			for i := w; i < len(conns); i += par {
+				for j := range msg {
+					msg[j] = byte(i + j)
+				}
+				c := conns[i]
+				err := c.SetDeadline(time.Now().Add(10 * time.Second))
+				if err == nil {
+					_, err = c.Write(msg)
+				}
+				if err == nil {
+					_, err = io.ReadFull(c, got)
+				}
+				if err == nil && string(got) != string(msg) {
+					err = errors.New("wrong bytes echoed")
+				}
+				if err != nil {
+					errs <- fmt.Errorf("first echo on connection %d: %w", i, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range par {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // dialMany opens n connections to addr with par dialers at once.

@@ -32,6 +32,7 @@ type scenario struct {
 	Size      int
 	Depth     int
 	Idle      bool // hold Conns idle connections and measure RSS instead
+	EchoFirst bool `json:",omitempty"` // idle: each connection echoes one message first, then goes quiet
 	Multicore bool // server on every CPU, GOMAXPROCS unset, -contexts NumCPU
 }
 
@@ -40,6 +41,7 @@ var allScenarios = []scenario{
 	{Name: "pipelined", Title: "pipelined: 50 connections, 64 B messages, 16 in flight", Conns: 50, Size: 64, Depth: 16},
 	{Name: "bulk", Title: "bulk: 4 connections, 64 KiB messages, 4 in flight", Conns: 4, Size: 64 << 10, Depth: 4},
 	{Name: "idle", Title: "idle: 10,000 connections held open", Conns: 10000, Idle: true},
+	{Name: "idle-after-echo", Title: "idle after one echo: 10,000 connections that each echoed one 64 B message, then went quiet", Conns: 10000, Idle: true, EchoFirst: true},
 	{Name: "multicore", Title: "multi-core ping-pong: 50 connections, 64 B messages, 1 in flight", Conns: 50, Size: 64, Depth: 1, Multicore: true},
 }
 
@@ -99,7 +101,7 @@ func main() { os.Exit(run()) }
 
 func run() int {
 	impls := flag.String("impls", strings.Join(allImpls, ","), "implementations to run")
-	scens := flag.String("scenarios", "pingpong,pipelined,bulk,idle,multicore", "scenarios to run")
+	scens := flag.String("scenarios", "pingpong,pipelined,bulk,idle,idle-after-echo,multicore", "scenarios to run")
 	duration := flag.Duration("duration", 3*time.Second, "measured time per load run")
 	warmup := flag.Duration("warmup", time.Second, "unmeasured warmup before each load run")
 	out := flag.String("out", "results", "directory for results.md, results.json and the charts")

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/goasio/asio/bench/internal/procstat"
 	"golang.org/x/sys/unix"
 )
 
@@ -113,46 +114,9 @@ func fdCount(pid int) (int, error) {
 	return len(ents), err
 }
 
-// processCPU returns the CPU time (user+system) that every thread of pid,
-// living or exited, has used: the kernel's per-process CPU clock
-// (clock_getcpuclockid(3) of another process, CPUCLOCK_SCHED), which sums
-// the same nanosecond sum_exec_runtime that /proc/<pid>/schedstat shows for
-// one thread. /proc/<pid>/schedstat alone covers only the main thread, and
-// utime+stime in /proc/<pid>/stat are in 10 ms ticks; statCPU reads those as
-// a fallback and a cross-check.
-func processCPU(pid int) (time.Duration, error) {
-	clock := int32((^pid)<<3 | 2) // MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
-	var ts unix.Timespec
-	if err := unix.ClockGettime(clock, &ts); err != nil {
-		return statCPU(pid)
-	}
-	return time.Duration(ts.Nano()), nil
-}
-
-// statCPU returns utime+stime of pid from /proc/<pid>/stat.
-func statCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name may hold spaces; fields restart after its ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("bad utime/stime in /proc/%d/stat", pid)
-	}
-	const clkTck = 100 // USER_HZ on every Linux port Go runs on
-	return time.Duration(ut+st) * time.Second / clkTck, nil
-}
+// processCPU and statCPU: see package procstat.
+func processCPU(pid int) (time.Duration, error) { return procstat.ProcessCPU(pid) }
+func statCPU(pid int) (time.Duration, error)    { return procstat.StatCPU(pid) }
 
 // raiseNoFile lifts RLIMIT_NOFILE as far as allowed and returns the soft
 // limit in force.
@@ -197,38 +161,5 @@ func machineInfo() string {
 	return strings.Join(parts, ", ")
 }
 
-// systemBusy returns the CPU time all CPUs of the machine spent not idle,
-// from the first line of /proc/stat (10 ms ticks).
-func systemBusy() (time.Duration, error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, err
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 5 || f[0] != "cpu" {
-		return 0, fmt.Errorf("unexpected /proc/stat")
-	}
-	var busy int64
-	for i, s := range f[1:] {
-		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest times are already in user
-			continue
-		}
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, err
-		}
-		busy += v
-	}
-	const clkTck = 100
-	return time.Duration(busy) * time.Second / clkTck, nil
-}
-
-// selfCPU returns this process's CPU time.
-func selfCPU() time.Duration {
-	var ts unix.Timespec
-	if unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts) != nil {
-		return 0
-	}
-	return time.Duration(ts.Nano())
-}
+func systemBusy() (time.Duration, error) { return procstat.SystemBusy() }
+func selfCPU() time.Duration             { return procstat.SelfCPU() }

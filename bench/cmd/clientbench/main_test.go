@@ -1,0 +1,73 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const wrkOut = `Running 3s test @ http://127.0.0.1:40000/
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   566.55us  719.98us   7.07ms   91.04%
+    Req/Sec    77.05k     9.08k   91.92k    70.00%
+  Latency Distribution
+     50%  412.00us
+     75%  600.00us
+     90%    1.20ms
+     99%    3.50ms
+  153169 requests in 2.00s, 11.39MB read
+Requests/sec:  76533.87
+Transfer/sec:      5.69MB
+`
+
+func TestParseWrk(t *testing.T) {
+	var r run
+	if err := parseWrk(wrkOut, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 153169 || r.RPS != 76533.87 || r.P50ms != 0.412 {
+		t.Errorf("parsed %+v", r)
+	}
+	bad := strings.Replace(wrkOut, "Requests/sec", "Socket errors: connect 0, read 3, write 0, timeout 0\nRequests/sec", 1)
+	if err := parseWrk(bad, &r); err == nil || !strings.Contains(err.Error(), "Socket errors") {
+		t.Errorf("socket errors accepted: %v", err)
+	}
+	if err := parseWrk("nothing", &r); err == nil {
+		t.Error("empty output accepted")
+	}
+}
+
+func TestParseRedisBenchmark(t *testing.T) {
+	out := `"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+"GET","61614.30","1.906","0.256","0.903","5.287","8.415","67.135"
+`
+	var r run
+	if err := parseRedisBenchmark(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.RPS != 61614.30 || r.P50ms != 0.903 {
+		t.Errorf("parsed %+v", r)
+	}
+	if err := parseRedisBenchmark("ERROR: connection refused\n", &r); err == nil {
+		t.Error("an error accepted")
+	}
+}
+
+func TestMarkdown(t *testing.T) {
+	res := result{Scenario: allScenarios[1], Command: []string{"wrk"}}
+	for round, cpu := range [][2]float64{{1, 2}, {3, 2}, {2, 4}} {
+		res.Runs = append(res.Runs,
+			run{Impl: "asio", Round: round, RPS: 100, CPUPerReq: cpu[0]},
+			run{Impl: "net", Round: round, RPS: 50, CPUPerReq: cpu[1]})
+	}
+	md := markdown([]result{res}, config{rounds: 3, impls: allImpls, serverCPU: 0, loadCPU: 1}, time.Now())
+	t.Log("\n" + md)
+	// Medians 2 and 2 µs; per round 0.50, 1.50, 0.50, whose median is the
+	// ratio.
+	for _, want := range []string{"| http-16 |", "| 100 | 50 |", "2.00 µs", "**0.50×**", "0.50–1.50×"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("no %q in the table", want)
+		}
+	}
+}

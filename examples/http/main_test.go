@@ -1,0 +1,483 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/goasio/asio/examples/http/httpserver"
+)
+
+// TestMain lets the test binary run the example's main (for the signal
+// test) when asked to through the environment.
+func TestMain(m *testing.M) {
+	if os.Getenv("HTTP_EXAMPLE_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// start runs a server on a free loopback port with two contexts; done
+// receives what ended each connection.
+func start(t *testing.T, cfg httpserver.Config) (*httpserver.Server, chan error) {
+	t.Helper()
+	done := make(chan error, 1024)
+	cfg.Addr = "127.0.0.1:0"
+	if cfg.Contexts == 0 {
+		cfg.Contexts = 2
+	}
+	cfg.ConnDone = func(err error) { done <- err }
+	cfg.Logf = t.Logf
+	srv, err := httpserver.Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return srv, done
+}
+
+func dial(t *testing.T, srv *httpserver.Server) *net.TCPConn {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return c.(*net.TCPConn)
+}
+
+// waitDone returns what ended the next connection.
+func waitDone(t *testing.T, done chan error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection ended within 10s")
+		return nil
+	}
+}
+
+// The standard library's client keeps one connection alive for many
+// requests: GETs, HEADs and POSTs with binary bodies of many sizes, some
+// larger than one read.
+func TestNetHTTPClientKeepAlive(t *testing.T) {
+	srv, _ := start(t, httpserver.Config{})
+	var dials atomic.Int32
+	tr := &http.Transport{
+		MaxConnsPerHost: 1,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	base := "http://" + srv.Addr().String()
+
+	for i := range 200 {
+		var resp *http.Response
+		var err error
+		var want []byte
+		switch i % 3 {
+		case 0:
+			resp, err = client.Get(base + "/")
+			want = []byte("Hello, World!")
+		case 1:
+			resp, err = client.Head(base + "/")
+		case 2:
+			want = make([]byte, (i*997)%(300<<10)) // up to 300 KiB, zeros, CRLFs and all bytes
+			for j := range want {
+				want[j] = byte(i + j*7)
+			}
+			resp, err = client.Post(base+"/echo", "application/octet-stream", bytes.NewReader(want))
+		}
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || !bytes.Equal(got, want) {
+			t.Fatalf("request %d: status %d, %d bytes (want %d), err %v", i, resp.StatusCode, len(got), len(want), err)
+		}
+		if i%3 == 1 && resp.ContentLength != 13 {
+			t.Fatalf("HEAD: Content-Length %d", resp.ContentLength)
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d connections for 200 requests, want 1 kept alive", n)
+	}
+	resp, err := client.Get(base + "/nowhere")
+	if err != nil || resp.StatusCode != 404 {
+		t.Fatalf("GET /nowhere: %v, %v", resp, err)
+	}
+	resp.Body.Close()
+	resp, err = client.Get(base + "/echo")
+	if err != nil || resp.StatusCode != 405 {
+		t.Fatalf("GET /echo: %v, %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+// Sixteen requests in one write get sixteen replies in order.
+func TestPipelined(t *testing.T) {
+	srv, _ := start(t, httpserver.Config{})
+	c := dial(t, srv)
+	var req bytes.Buffer
+	var want []string
+	for i := range 16 {
+		switch i % 4 {
+		case 0, 2:
+			req.WriteString("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			want = append(want, "Hello, World!")
+		case 1:
+			body := fmt.Sprintf("body %d\r\n\r\nwith a blank line", i)
+			fmt.Fprintf(&req, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			want = append(want, body)
+		case 3:
+			fmt.Fprintf(&req, "GET /missing/%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+			want = append(want, "not found\n")
+		}
+	}
+	if _, err := c.Write(req.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	for i, w := range want {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		if err != nil || string(got) != w {
+			t.Fatalf("reply %d: %q (%v), want %q", i, got, err, w)
+		}
+	}
+	// An empty line between requests is ignored, and a client that
+	// expects 100-continue gets it before it sends the body.
+	fmt.Fprint(c, "\r\nPOST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+	line, err := br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("100-continue: %q, %v", line, err)
+	}
+	if line, err := br.ReadString('\n'); err != nil || line != "\r\n" {
+		t.Fatalf("after 100 Continue: %q, %v", line, err)
+	}
+	fmt.Fprint(c, "hello")
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after 100-continue: %v, %v", resp, err)
+	} else if b, _ := io.ReadAll(resp.Body); string(b) != "hello" {
+		t.Fatalf("echoed %q", b)
+	}
+	// And the connection is still usable.
+	fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after the pipeline: %v, %v", resp, err)
+	}
+}
+
+// Requests the server cannot serve get their status, then the connection
+// closes (a lingering close: the reply arrives before the EOF even though
+// the client sent more).
+func TestBadRequests(t *testing.T) {
+	huge := "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 9000) + "\r\n\r\n"
+	cases := []struct {
+		name, req string
+		status    int
+	}{
+		{"head larger than the maximum", huge, 431},
+		{"endless head", "GET / HTTP/1.1\r\n" + strings.Repeat("X-A: b\r\n", 2000), 431},
+		{"garbage", "hello\r\n\r\n", 400},
+		{"no version", "GET /\r\n\r\n", 400},
+		{"bad header line", "GET / HTTP/1.1\r\nNoColon\r\n\r\n", 400},
+		{"bad length", "POST /echo HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 400},
+		{"two lengths", "POST /echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400},
+		{"HTTP/2.0", "GET / HTTP/2.0\r\n\r\n", 505},
+		{"chunked", "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 501},
+		{"body too large", "POST /echo HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n", 413},
+	}
+	srv, done := start(t, httpserver.Config{MaxHeader: 8 << 10})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, srv)
+			// A good request first: the bad one fails only itself.
+			if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"+tc.req+"GET / HTTP/1.1\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("first reply: %v, %v", resp, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp, err = http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode != tc.status || !resp.Close {
+				t.Errorf("status %d (Connection: close %v), want %d and close", resp.StatusCode, resp.Close, tc.status)
+			}
+			if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+				t.Errorf("after the error reply: %d bytes, %v; want EOF", n, err)
+			}
+			c.Close()
+			if err := waitDone(t, done); err != nil {
+				t.Errorf("connection ended with %v, want nil (closed by the server)", err)
+			}
+		})
+	}
+}
+
+// HTTP/1.0 closes after the reply unless the client asks for keep-alive;
+// "Connection: close" ends an HTTP/1.1 connection.
+func TestConnectionHeader(t *testing.T) {
+	srv, done := start(t, httpserver.Config{})
+	for _, tc := range []struct {
+		req       string
+		keepAlive bool
+	}{
+		{"GET / HTTP/1.0\r\n\r\n", false},
+		{"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nConnection: Keep-Alive, Upgrade\r\n\r\n", true},
+	} {
+		c := dial(t, srv)
+		io.WriteString(c, tc.req)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.req, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if string(body) != "Hello, World!" || resp.Close == tc.keepAlive {
+			t.Errorf("%q: body %q, Close %v", tc.req, body, resp.Close)
+		}
+		want := io.EOF // the client closes first
+		if !tc.keepAlive {
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Errorf("%q: %v after the reply, want EOF", tc.req, err)
+			}
+			want = nil // the server closed
+		}
+		c.Close()
+		if err := waitDone(t, done); err != want {
+			t.Errorf("%q: ended with %v, want %v", tc.req, err, want)
+		}
+	}
+}
+
+// A client that pipelines large requests, reads almost nothing and resets
+// leaves the server with replies queued: their writes fail, the connection
+// ends once with the error, and the server goes on serving.
+func TestClientResetsWithRepliesQueued(t *testing.T) {
+	srv, done := start(t, httpserver.Config{MaxBody: 256 << 10})
+	c := dial(t, srv)
+	c.SetReadBuffer(4 << 10) // a small window: the replies back up in the server
+	body := bytes.Repeat([]byte("x"), 256<<10)
+	head := fmt.Appendf(nil, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(body))
+	go func() { // 16 MiB of replies; the server stops reading at 64 queued, so this may block
+		for range 64 {
+			if _, err := c.Write(append(head, body...)); err != nil {
+				return
+			}
+		}
+	}()
+	// The first reply has started: the server is writing.
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first reply: %v, %v", resp, err)
+	}
+	c.SetLinger(0) // close sends a reset
+	c.Close()
+	err := waitDone(t, done)
+	if err == nil || errors.Is(err, io.EOF) {
+		t.Errorf("connection ended with %v, want the reset's error", err)
+	}
+	t.Logf("ended with: %v", err)
+	select {
+	case err := <-done:
+		t.Errorf("a second end for one connection: %v", err)
+	default:
+	}
+	// Still serving.
+	c2 := dial(t, srv)
+	io.WriteString(c2, "GET / HTTP/1.1\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(c2), nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after the reset: %v, %v", resp, err)
+	}
+}
+
+// Close ends every connection, once each, whether it waits for a request
+// or has half of one in the buffer, and returns.
+func TestClose(t *testing.T) {
+	srv, done := start(t, httpserver.Config{})
+	var conns []*net.TCPConn
+	for i := range 6 {
+		c := dial(t, srv)
+		io.WriteString(c, "GET / HTTP/1.1\r\n\r\n") // accepted and served once
+		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost:") // half a request
+		}
+		conns = append(conns, c)
+	}
+	if srv.Conns() != len(conns) {
+		t.Fatalf("%d connections open, want %d", srv.Conns(), len(conns))
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range conns {
+		waitDone(t, done)
+	}
+	for i, c := range conns {
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Errorf("connection %d still open after Close", i)
+		}
+	}
+	if srv.Conns() != 0 {
+		t.Errorf("%d connections left", srv.Conns())
+	}
+}
+
+// Shutdown closes the connections that wait for a request at once, lets a
+// request in progress finish with Connection: close, refuses new
+// connections, and returns once every connection has ended.
+func TestShutdown(t *testing.T) {
+	srv, done := start(t, httpserver.Config{})
+	idle, busy := dial(t, srv), dial(t, srv)
+	// A request each; busy's is followed by half of another, in the same
+	// segment, so that the server has read it once it answers the first.
+	for _, c := range []*net.TCPConn{idle, busy} {
+		req := "GET / HTTP/1.1\r\n\r\n"
+		if c == busy {
+			req += "GET / HTTP/1.1\r\nHost:"
+		}
+		io.WriteString(c, req)
+		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- srv.Shutdown(ctx)
+	}()
+	if _, err := idle.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("idle connection: %v, want EOF", err)
+	}
+	if err := waitDone(t, done); err != nil {
+		t.Errorf("idle connection ended with %v", err)
+	}
+	if c, err := net.Dial("tcp", srv.Addr().String()); err == nil {
+		// The kernel may complete the handshake; the server serves nothing.
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.1\r\n\r\n")
+		if n, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("a new connection during Shutdown: %d bytes, %v; want EOF or a reset", n, err)
+		}
+		c.Close()
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a request in progress", err)
+	default:
+	}
+	io.WriteString(busy, " x\r\n\r\n") // the rest of it
+	br := bufio.NewReader(busy)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("the request in progress: %v, %v (want 200 with Connection: close)", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the last reply: %v, want EOF", err)
+	}
+	busy.Close()
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := waitDone(t, done); err != nil {
+		t.Errorf("busy connection ended with %v", err)
+	}
+}
+
+// The example's main serves until SIGTERM, then closes and exits 0.
+func TestMainStopsOnSignal(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-addr", "127.0.0.1:0", "-contexts", "2")
+	cmd.Env = append(os.Environ(), "HTTP_EXAMPLE_MAIN=1", "GORACE=atexit_sleep_ms=0") // the race runtime sleeps 1s at exit by default
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stderr).ReadString('\n')
+	if err != nil || !strings.Contains(line, "serving HTTP on 127.0.0.1:") {
+		cmd.Process.Kill()
+		t.Fatalf("first log line %q, %v", line, err)
+	}
+	addr := strings.Fields(line[strings.Index(line, "127.0.0.1:"):])[0]
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET: %v, %v", resp, err)
+	}
+	resp.Body.Close()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("after SIGTERM: %v", err)
+	}
+}
+
+// BenchmarkPipelined measures one connection sending 16 pipelined GETs at a
+// time; allocs/op are per request, and the client allocates nothing, so
+// they are the server's (and the library's) own.
+func BenchmarkPipelined(b *testing.B) {
+	srv, err := httpserver.Listen(httpserver.Config{Addr: "127.0.0.1:0", Contexts: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req := bytes.Repeat([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 16)
+	reply := len("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!")
+	buf := make([]byte, 16*reply)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += 16 {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

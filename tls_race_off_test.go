@@ -1,0 +1,5 @@
+//go:build !race
+
+package asio_test
+
+const tlRace = false
