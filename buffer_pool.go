@@ -16,8 +16,9 @@ import (
 // pooled read with data waiting does not fail: it waits for a Put, which
 // hands the freed buffer to the read that has waited longest. Buffers given
 // back are kept for the next reads, up to a bound (about 1 MiB of them, and
-// at least 16), past which they are left to the garbage collector, so a
-// burst of reads does not pin its peak of memory.
+// at least 16); past it they are kept where the garbage collector can take
+// them back (a sync.Pool), so that a burst of reads reuses its buffers but
+// does not pin its peak of memory.
 type BufferPool struct {
 	size, max int
 	keep      int // free buffers kept at most
@@ -30,6 +31,11 @@ type BufferPool struct {
 	nout    int
 	ringOut int        // of nout: lent to a kernel's buffer ring (io_uring), held by no handler
 	waiters []*fdState // descriptors whose pooled read waits for a buffer, in order
+
+	// spare holds the freed buffers past keep, by their first byte: a
+	// burst of reads reuses them, and the garbage collector takes them back
+	// when the burst is over.
+	spare sync.Pool
 }
 
 // bufferFree tells d's backend that the pool its pooled read waited for has
@@ -160,7 +166,8 @@ func (p *BufferPool) releaseLocked(b []byte, id int32) *fdState {
 	return p.popWaiterLocked()
 }
 
-// keepLocked keeps a free buffer for the next reads, or drops it.
+// keepLocked keeps a free buffer for the next reads, or moves it to the
+// spares, which the garbage collector may take.
 func (p *BufferPool) keepLocked(b []byte, id int32) {
 	if len(p.free) < p.keep || len(p.waiters) > 0 {
 		p.free = append(p.free, b)
@@ -168,6 +175,7 @@ func (p *BufferPool) keepLocked(b []byte, id int32) {
 	}
 	delete(p.ids, &b[0])
 	p.unused = append(p.unused, id)
+	p.spare.Put(&b[0]) // a pointer: no allocation to box it
 }
 
 // getOrWait lends a buffer of the pool's size or, when max are out,
@@ -214,7 +222,12 @@ func (p *BufferPool) takeLocked() []byte {
 	if p.max > 0 && p.nout >= p.max {
 		return nil
 	}
-	b := make([]byte, p.size)
+	var b []byte
+	if v := p.spare.Get(); v != nil {
+		b = unsafe.Slice(v.(*byte), p.size)
+	} else {
+		b = make([]byte, p.size)
+	}
 	var id int32
 	if n := len(p.unused); n > 0 {
 		id = p.unused[n-1]
