@@ -33,11 +33,35 @@ import (
 // Run goroutine (measured: 13 µs and 3.5 system calls per turn at
 // GOMAXPROCS=1, more than a whole echoed message costs).
 //
-// An SQE prepared by a handler, while the poller runs the handlers of its
-// last wait (inTurn), waits for the poller's next enter: that is what makes
-// a turn's sends and receives one system call. One prepared while the poller
-// is blocked in the kernel (Ring.Waiting), or while no poller runs at all,
-// is submitted at once by the goroutine that prepared it.
+// Every thread that submits runs the completion work of its own requests
+// (COOP_TASKRUN: at its next entry into the kernel, or woken for it if it
+// sleeps), so a request submitted by another goroutine's thread completes
+// as promptly as the poller's own.
+//
+// # Speculation and deferred submission
+//
+// An op initiated by a handler, while the poller runs the handlers of its
+// last wait (inTurn), goes straight to an SQE that waits for the poller's
+// next enter: a turn's sends and receives, and the wait for the next
+// completions, are one system call. An op initiated outside that turn (from
+// another goroutine, or while no goroutine polls) tries its syscall at
+// once, as on epoll (speculate), and only an op that would block goes to an
+// SQE, submitted at once by its initiator. A cancellation is submitted at
+// once, with every SQE prepared before it. A safety net (onTick) submits
+// SQEs left waiting when the poller does not come back for a whole tick (a
+// RunOne that returned, a handler that blocks).
+//
+// # Waits
+//
+// The poller waits for a batch: a quarter of the requests in the kernel (at
+// most 32), or 50 µs after the first completion (IORING_FEAT_MIN_TIMEOUT),
+// bounded by the timer heap's timeout (EXT_ARG); a Wake from another
+// goroutine writes the ring's eventfd only while the poller waits. The
+// first millisecond of a wait keeps the goroutine's P (a raw system call):
+// the Go runtime's handoff of the P around each blocking wait would cost a
+// futex wake and a nanosleep per wait, as many system calls again; past it
+// the wait hands the P back, and the poller yields at least every
+// millisecond so that other goroutines run even with GOMAXPROCS=1.
 //
 // # One operation in the kernel per direction
 //
@@ -186,6 +210,10 @@ func init() {
 			uringBatchDiv = n
 		case "batchmax":
 			uringBatchMax = n
+		case "ringbytes":
+			poolRingBytes = n
+		case "ringmax":
+			poolRingMaxBytes = n
 		}
 	}
 }

@@ -40,10 +40,11 @@ type poolRing struct {
 
 // poolRingEntries is the room of each ring; poolRingBytes what it lends at
 // first, poolRingMaxBytes at most.
-const (
-	poolRingEntries  = 1024
+const poolRingEntries = 1024
+
+var (
 	poolRingBytes    = 256 << 10
-	poolRingMaxBytes = 4 << 20
+	poolRingMaxBytes = 1 << 20
 )
 
 func (r *poolRings) init(ring *uring.Ring) {
