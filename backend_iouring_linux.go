@@ -98,6 +98,10 @@ type uringBackend struct {
 	// sq is the submission lock: every GetSQE, Prep and Submit, and the
 	// poller's PrepareWait. Lock order: fdState.mu, then sq.
 	sq sync.Mutex
+	// reaping is held by whoever consumes completions: the poller for its
+	// whole wait, or a Close that finishes its zombie itself when no
+	// goroutine is inside wait (reapZombieNow). Taken with no other lock.
+	reaping sync.Mutex
 	// inTurn: the poller has returned from its wait and will enter again
 	// once it has run what it reaped; SQEs prepared meanwhile wait for it.
 	inTurn atomic.Bool
@@ -368,6 +372,8 @@ func (b *uringBackend) wait(timeoutMs int) {
 			runtime.Gosched()
 		}
 	}
+	b.reaping.Lock()
+	defer b.reaping.Unlock()
 	b.inTurn.Store(false)
 	b.sq.Lock()
 	plan := b.ring.PrepareWait(timeout)
@@ -699,28 +705,53 @@ func (b *uringBackend) close(d *fdState) error {
 		d.mu.Unlock()
 		return ErrBadDescriptor
 	}
-	err := b.closeOrZombieLocked(d, &done)
+	fd := uint32(d.sysfd)
+	z, err := b.closeOrZombieLocked(d, &done)
 	handOffAllLocked(&done)
 	d.mu.Unlock()
 	d.ctx().deferred.flush()
+	if z != nil {
+		b.reapZombieNow(fd, z)
+	}
 	return err
 }
 
-func (b *uringBackend) closeOrZombieLocked(d *fdState, done *opList) error {
+// reapZombieNow finishes the zombie in slot fd on the calling goroutine
+// when no goroutine is inside wait to do it, so that the descriptor closes
+// about as soon as Close returns (its peer sees the end, a listener stops
+// taking connections) even when the context does not run: a zombie counts
+// as no work, and no poller may come. The kernel completes what Close
+// cancelled at once; the wait is bounded all the same.
+func (b *uringBackend) reapZombieNow(fd uint32, z *fdState) {
+	if !b.reaping.TryLock() {
+		return // the poller is inside wait: it reaps
+	}
+	defer b.reaping.Unlock()
+	for i := 0; i < 100 && b.table.lookup(fd) == z && !b.closed.Load(); i++ {
+		b.sq.Lock()
+		plan := b.ring.PrepareWait(time.Millisecond)
+		b.sq.Unlock()
+		b.ring.Wait(plan, 1, 0, 0)
+		b.reap()
+	}
+	b.c.deferred.flush()
+}
+
+// closeOrZombieLocked closes d, or hands it to the zombie it returns.
+func (b *uringBackend) closeOrZombieLocked(d *fdState, done *opList) (*fdState, error) {
 	for dir := 0; dir < 3; dir++ {
 		b.abortLocked(d, dir, done)
 	}
 	b.cancelMultiLocked(d)
 	if d.state&(uInflight|uMulti) == 0 {
-		return b.closeLocked(d)
+		return nil, b.closeLocked(d)
 	}
-	b.zombify(d)
-	return nil
+	return b.zombify(d), nil
 }
 
 // zombify moves d's descriptor, its ops in the kernel and its table slot to
 // a new fdState that finishes them, and leaves d closed (d.mu held).
-func (b *uringBackend) zombify(d *fdState) {
+func (b *uringBackend) zombify(d *fdState) *fdState {
 	z := &fdState{exp: d.exp, dgram: d.dgram, fam: d.fam, sysfd: d.sysfd, gen: d.gen, state: d.state | uClosing, q: d.q}
 	if eq := d.queued(dirExcept); eq != nil && !eq.empty() {
 		*z.queue(dirExcept) = *eq // the context keeps urgent-data queues by descriptor
@@ -729,6 +760,7 @@ func (b *uringBackend) zombify(d *fdState) {
 	}
 	b.table.replace(uint32(d.sysfd), z)
 	d.sysfd, d.gen, d.state, d.q = -1, 0, 0, [2]opQueue{}
+	return z
 }
 
 // reapZombie closes a zombie's descriptor once the kernel holds nothing of
@@ -767,6 +799,8 @@ func (b *uringBackend) shutdown() error {
 		d.mu.Unlock()
 	})
 	// Reap until the kernel holds nothing: every zombie closed.
+	b.reaping.Lock()
+	defer b.reaping.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for b.table.live() > 0 && time.Now().Before(deadline) {
 		b.sq.Lock()

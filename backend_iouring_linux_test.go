@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -583,4 +584,49 @@ func TestIOUringPooledMixed(t *testing.T) {
 	if r := waitChan(t, ch, "pooled read at the end"); r.err != io.EOF {
 		t.Fatalf("second pooled read at the end of the stream: %v, want EOF every time", r.err)
 	}
+}
+
+// TestIOUringCloseWithoutRun: a socket closed with requests in the kernel
+// closes its descriptor about as soon as Close returns, also while no
+// goroutine runs the context: a listener stops taking connections, a peer
+// reads the end of the stream.
+func TestIOUringCloseWithoutRun(t *testing.T) {
+	ctx := newIOUringContext(t)
+	acc, err := ListenTCP(ctx.Executor(), loopback4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := acc.LocalEndpoint()
+	h := func(s *TCPSocket, err error) {}
+	acc.AsyncAccept(h) // the multishot accept is armed
+	acc.Close()
+	if c, err := net.DialTimeout("tcp", ep.String(), time.Second); err == nil {
+		c.SetDeadline(time.Now().Add(time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+			t.Errorf("a connection to a closed acceptor: read %v, want a refusal, EOF or reset", err)
+		}
+		c.Close()
+	}
+	c, s := connectedPair(t, ctx)
+	s.AsyncReadSome(Buffers{make([]byte, 8)}, func(int, error) {})
+	s.Close()
+	got := make(chan error, 1)
+	go func() {
+		_, err := c.ReadSome(Buffers{make([]byte, 8)})
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != io.EOF {
+			t.Errorf("the peer of a socket closed with a read in the kernel reads %v, want EOF", err)
+		}
+	case <-time.After(time.Second):
+		t.Error("the peer of a socket closed with a read in the kernel reads nothing: the descriptor is still open")
+		c.Close()
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
