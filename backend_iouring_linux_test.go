@@ -98,7 +98,9 @@ func TestIOUringCloseWithThousandsInFlight(t *testing.T) {
 					switch {
 					case isAborted(err):
 						aborted.Add(1)
-					case err == nil:
+					case err == nil, err == io.EOF && mode == "sockets closed while Run runs":
+						// What the kernel did first: a byte sent, or the end
+						// of the stream when the peer was closed before.
 						moved.Add(1)
 					default:
 						t.Errorf("op completed with %v", err)
@@ -163,7 +165,7 @@ func TestIOUringCloseWithThousandsInFlight(t *testing.T) {
 			if got := calls.Load(); got != int64(want) || dup.Load() {
 				t.Fatalf("%d handler calls for %d ops (a handler ran twice: %v)", got, want, dup.Load())
 			}
-			if aborted.Load() < int64(want-pairs) {
+			if mode != "sockets closed while Run runs" && aborted.Load() < int64(want-pairs) {
 				t.Errorf("%d ops aborted, %d moved data, of %d", aborted.Load(), moved.Load(), want)
 			}
 			if n := openFDs(t); n != before {
