@@ -562,11 +562,16 @@ func (b *uringBackend) startLocked(d *fdState, o *op) {
 // ring, and the next enter submits them all. It reports whether o has its
 // result (d.mu held; o's queue is empty).
 func (b *uringBackend) speculate(d *fdState, o *op, dir int) bool {
-	if (b.polling() && !uringSpeculateInTurn) || d.state&uMulti != 0 {
+	if b.polling() && !uringSpeculateInTurn {
 		return false
 	}
-	if x := b.ext(d); x != nil && (len(x.stash) > 0 || x.err != nil) {
-		return false // issue takes what a multishot brought
+	if dir == dirRead {
+		if d.state&uMulti != 0 {
+			return false // a multishot receive or accept takes what comes
+		}
+		if x := b.ext(d); x != nil && (len(x.stash) > 0 || x.err != nil) {
+			return false // issue takes what a multishot brought
+		}
 	}
 	switch o.kind {
 	case opWrite, opSendDgram, opSendTo, opWait:

@@ -218,6 +218,7 @@ func runOne(config string, srv serverOpts, lg loadgen.Config, countSyscalls bool
 	for _, p := range parts[min(2, len(parts)):] {
 		switch {
 		case mode == "ext":
+			tune = append(tune, p) // backend=B sets ASIO_BACKEND, the rest ASIO_IOURING_TUNE
 		case mode == "asio" || mode == "asiopooled":
 			tune = append(tune, p) // ASIO_IOURING_TUNE settings: keepp=0, batch=0, minwait=20us
 		case p == "keepp":
@@ -241,8 +242,21 @@ func runOne(config string, srv serverOpts, lg loadgen.Config, countSyscalls bool
 	if mode == "ext" {
 		// ext/IMPL: the bench module's echoserver (ECHOSERVER=path), -impl IMPL.
 		cmd = exec.Command("taskset", "-c", strconv.Itoa(srv.cpu), os.Getenv("ECHOSERVER"), "-impl", flagName, "-addr", "127.0.0.1:0", "-contexts", "1")
+		var rest []string
+		for _, p := range tune {
+			if b, ok := strings.CutPrefix(p, "backend="); ok {
+				cmd.Env = append(os.Environ(), "ASIO_BACKEND="+b)
+			} else {
+				rest = append(rest, p)
+			}
+		}
+		if cmd.Env == nil {
+			cmd.Env = os.Environ()
+		}
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(srv.procs), "ASIO_IOURING_TUNE="+strings.Join(rest, ","))
+	} else {
+		cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(srv.procs))
 	}
-	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(srv.procs))
 	if mode == "asio" || mode == "asiopooled" {
 		cmd.Env = append(cmd.Env, "ASIO_BACKEND="+flagName, "ASIO_IOURING_TUNE="+strings.Join(tune, ",")) // asio/epoll, asio/iouring[/keepp=0…]
 	}
