@@ -5,7 +5,7 @@ import "errors"
 // autoIOUring says whether BackendAuto prefers io_uring, where the kernel
 // allows it, to epoll (see the README's measured figures). With it, a
 // kernel that refuses io_uring gets epoll.
-const autoIOUring = false
+const autoIOUring = true
 
 // newBackend returns the backend b names on Linux.
 func newBackend(c *IOContext, b Backend, cfg *contextConfig) (backend, error) {
