@@ -477,24 +477,27 @@ func (b *portableBackend) cancelAll(d *fdState) error {
 		d.mu.Unlock()
 		return ErrBadDescriptor
 	}
-	b.abortQueuedLocked(d, p)
-	for dir := range p.inflight {
-		if p.inflight[dir] != nil {
-			p.interruptLocked(dir)
-		}
-	}
+	b.abortLocked(d, p)
 	d.mu.Unlock()
 	d.ctx().deferred.flush()
 	return nil
 }
 
-func (b *portableBackend) abortQueuedLocked(d *fdState, p *portableFD) {
+// abortLocked aborts every op of d (d.mu held): it hands the queued ones
+// to the scheduler with ErrOperationAborted and interrupts the ones in
+// service, which their goroutines complete.
+func (b *portableBackend) abortLocked(d *fdState, p *portableFD) {
 	d.eachQueue(func(q *opQueue) {
 		for o := q.pop(); o != nil; o = q.pop() {
 			o.err = ErrOperationAborted
 			o.handOff(false)
 		}
 	})
+	for dir := range p.inflight {
+		if p.inflight[dir] != nil {
+			p.interruptLocked(dir)
+		}
+	}
 }
 
 // interruptLocked makes the op in service in dir give up, if its call has
@@ -537,12 +540,7 @@ func (b *portableBackend) close(d *fdState) error {
 		d.mu.Unlock()
 		return ErrBadDescriptor
 	}
-	b.abortQueuedLocked(d, p)
-	for dir := range p.inflight {
-		if p.inflight[dir] != nil {
-			p.interruptLocked(dir)
-		}
-	}
+	b.abortLocked(d, p)
 	var err error
 	switch {
 	case p.conn != nil:
