@@ -356,16 +356,22 @@ func (b *portableBackend) connectDgram(d *fdState, ep netip.AddrPort) error {
 	return nil
 }
 
-// rawControl runs f on p's OS socket.
-func (b *portableBackend) rawControl(p *portableFD, f func(fd uintptr) error) error {
-	var rc syscall.RawConn
-	var err error
+// rawConn returns the RawConn of p's OS socket (nil, nil when it has none
+// yet).
+func (p *portableFD) rawConn() (syscall.RawConn, error) {
 	switch {
 	case p.conn != nil:
-		rc, err = p.conn.(syscall.Conn).SyscallConn()
+		return p.conn.(syscall.Conn).SyscallConn()
 	case p.ln != nil:
-		rc, err = p.ln.SyscallConn()
-	default:
+		return p.ln.SyscallConn()
+	}
+	return nil, nil
+}
+
+// rawControl runs f on p's OS socket.
+func (b *portableBackend) rawControl(p *portableFD, f func(fd uintptr) error) error {
+	rc, err := p.rawConn()
+	if rc == nil && err == nil {
 		return ErrBadDescriptor
 	}
 	if err != nil {
@@ -934,14 +940,8 @@ func (b *portableBackend) connect(d *fdState, p *portableFD, o *op) error {
 }
 
 func (p *portableFD) wait(o *op) error {
-	var rc syscall.RawConn
-	var err error
-	switch {
-	case p.conn != nil:
-		rc, err = p.conn.(syscall.Conn).SyscallConn()
-	case p.ln != nil:
-		rc, err = p.ln.SyscallConn()
-	default:
+	rc, err := p.rawConn()
+	if rc == nil && err == nil {
 		return syscall.ENOTCONN
 	}
 	if err != nil {

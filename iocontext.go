@@ -480,12 +480,7 @@ func (c *IOContext) postIdle(t runnable) {
 	c.mu.Lock()
 	c.idleq.push(t)
 	c.idleN.Add(1)
-	wake := false
-	if c.idle > 0 {
-		c.cond.Signal()
-	} else {
-		wake = c.wakeLocked()
-	}
+	wake := c.rouseLocked()
 	c.mu.Unlock()
 	if wake {
 		c.be.wake()
@@ -524,16 +519,22 @@ func (c *IOContext) post(t runnable) {
 func (c *IOContext) enqueue(t runnable) {
 	c.mu.Lock()
 	c.q.push(t)
-	wake := false
-	if c.idle > 0 {
-		c.cond.Signal()
-	} else {
-		wake = c.wakeLocked()
-	}
+	wake := c.rouseLocked()
 	c.mu.Unlock()
 	if wake {
 		c.be.wake()
 	}
+}
+
+// rouseLocked gets a goroutine to run what was just queued: an idle Run
+// call, signalled here, or the one inside the backend, which the caller
+// wakes (be.wake, outside mu) when it reports true.
+func (c *IOContext) rouseLocked() bool {
+	if c.idle > 0 {
+		c.cond.Signal()
+		return false
+	}
+	return c.wakeLocked()
 }
 
 // wakeLocked says whether the goroutine inside the backend must be woken,
