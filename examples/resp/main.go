@@ -29,8 +29,8 @@ import (
 	"flag"
 	"runtime"
 
-	"github.com/goasio/asio/examples/resp/respserver"
 	"github.com/goasio/asio/examples/internal/connserver"
+	"github.com/goasio/asio/examples/resp/respserver"
 )
 
 func main() {
