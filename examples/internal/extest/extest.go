@@ -75,6 +75,42 @@ func (e Ends) None(t testing.TB) {
 	}
 }
 
+// Reset checks that the next connection to end ends with an I/O error
+// (the client reset it), neither nil nor io.EOF, and ends once.
+func (e Ends) Reset(t testing.TB) {
+	t.Helper()
+	err := e.Next(t)
+	if err == nil || errors.Is(err, io.EOF) {
+		t.Errorf("connection ended with %v, want the reset's error", err)
+	}
+	t.Logf("ended with: %v", err)
+	e.None(t)
+}
+
+// Counting is a server that counts its open connections.
+type Counting interface {
+	Conns() int
+	Close() error
+}
+
+// CloseAll checks that srv has n connections open, closes it, and checks
+// that each of them ends and none is left open.
+func CloseAll(t testing.TB, srv Counting, done Ends, n int) {
+	t.Helper()
+	if srv.Conns() != n {
+		t.Fatalf("%d connections open, want %d", srv.Conns(), n)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		done.Next(t)
+	}
+	if srv.Conns() != 0 {
+		t.Errorf("%d connections left", srv.Conns())
+	}
+}
+
 // Dial connects to addr, with a 20 s deadline for all its I/O; the
 // connection is closed when the test ends.
 func Dial(t testing.TB, addr netip.AddrPort) *net.TCPConn {
@@ -131,9 +167,11 @@ func NotServed(t testing.TB, addr netip.AddrPort, request string) {
 // Pipeline is the loop of a benchmark of one connection: it writes req,
 // which holds per requests, and reads the replies to them, exactly
 // len(replies) bytes, into replies, until b.N requests are answered. The
-// allocations it reports are the server's: the loop makes none.
+// allocations it reports are the server's: the loop makes none. It clears
+// c's deadline (of Dial), which a long run would pass.
 func Pipeline(b *testing.B, c net.Conn, req, replies []byte, per int) {
 	b.Helper()
+	c.SetDeadline(time.Time{})
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i += per {
