@@ -44,6 +44,9 @@ type Protocol interface {
 // last, or Shutdown), and it closes with a lingering close; or the server
 // closes it (Shutdown while it waits for a request, Close). Either way
 // Finish runs once and Config.ConnDone reports it.
+//
+// Sock and Buf are set before Config.Open and never change; the protocol
+// reads from them, and must not close Sock itself (Finish does).
 type Conn struct {
 	Sock *asio.TCPSocket     // the connection's socket
 	Buf  *asio.DynamicBuffer // the read buffer, whose maximum is Config.MaxBuffer
