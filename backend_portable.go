@@ -356,16 +356,22 @@ func (b *portableBackend) connectDgram(d *fdState, ep netip.AddrPort) error {
 	return nil
 }
 
-// rawControl runs f on p's OS socket.
-func (b *portableBackend) rawControl(p *portableFD, f func(fd uintptr) error) error {
-	var rc syscall.RawConn
-	var err error
+// rawConn returns the RawConn of p's OS socket (nil, nil when it has none
+// yet).
+func (p *portableFD) rawConn() (syscall.RawConn, error) {
 	switch {
 	case p.conn != nil:
-		rc, err = p.conn.(syscall.Conn).SyscallConn()
+		return p.conn.(syscall.Conn).SyscallConn()
 	case p.ln != nil:
-		rc, err = p.ln.SyscallConn()
-	default:
+		return p.ln.SyscallConn()
+	}
+	return nil, nil
+}
+
+// rawControl runs f on p's OS socket.
+func (b *portableBackend) rawControl(p *portableFD, f func(fd uintptr) error) error {
+	rc, err := p.rawConn()
+	if rc == nil && err == nil {
 		return ErrBadDescriptor
 	}
 	if err != nil {
@@ -477,24 +483,27 @@ func (b *portableBackend) cancelAll(d *fdState) error {
 		d.mu.Unlock()
 		return ErrBadDescriptor
 	}
-	b.abortQueuedLocked(d, p)
-	for dir := range p.inflight {
-		if p.inflight[dir] != nil {
-			p.interruptLocked(dir)
-		}
-	}
+	b.abortLocked(d, p)
 	d.mu.Unlock()
 	d.ctx().deferred.flush()
 	return nil
 }
 
-func (b *portableBackend) abortQueuedLocked(d *fdState, p *portableFD) {
+// abortLocked aborts every op of d (d.mu held): it hands the queued ones
+// to the scheduler with ErrOperationAborted and interrupts the ones in
+// service, which their goroutines complete.
+func (b *portableBackend) abortLocked(d *fdState, p *portableFD) {
 	d.eachQueue(func(q *opQueue) {
 		for o := q.pop(); o != nil; o = q.pop() {
 			o.err = ErrOperationAborted
 			o.handOff(false)
 		}
 	})
+	for dir := range p.inflight {
+		if p.inflight[dir] != nil {
+			p.interruptLocked(dir)
+		}
+	}
 }
 
 // interruptLocked makes the op in service in dir give up, if its call has
@@ -537,12 +546,7 @@ func (b *portableBackend) close(d *fdState) error {
 		d.mu.Unlock()
 		return ErrBadDescriptor
 	}
-	b.abortQueuedLocked(d, p)
-	for dir := range p.inflight {
-		if p.inflight[dir] != nil {
-			p.interruptLocked(dir)
-		}
-	}
+	b.abortLocked(d, p)
 	var err error
 	switch {
 	case p.conn != nil:
@@ -936,14 +940,8 @@ func (b *portableBackend) connect(d *fdState, p *portableFD, o *op) error {
 }
 
 func (p *portableFD) wait(o *op) error {
-	var rc syscall.RawConn
-	var err error
-	switch {
-	case p.conn != nil:
-		rc, err = p.conn.(syscall.Conn).SyscallConn()
-	case p.ln != nil:
-		rc, err = p.ln.SyscallConn()
-	default:
+	rc, err := p.rawConn()
+	if rc == nil && err == nil {
 		return syscall.ENOTCONN
 	}
 	if err != nil {

@@ -143,3 +143,48 @@ func TestComposedRoundTripAllocs(t *testing.T) {
 		t.Errorf("AsyncWrite+AsyncRead round trip: %.1f allocs, want 0", allocs)
 	}
 }
+
+// BenchmarkImmediateCompletion is the op machinery alone, without a
+// syscall: a zero-size AsyncReadSome completes at once (posted), and Run
+// runs its handler. With -bench ImmediateCompletion both variants run:
+// tracking off, and on with a runtime/trace recording.
+func BenchmarkImmediateCompletion(b *testing.B) {
+	for _, tracked := range []bool{false, true} {
+		name := "tracking=off"
+		var opts []ContextOption
+		if tracked {
+			name = "tracking=on"
+			opts = append(opts, WithHandlerTracking())
+		}
+		b.Run(name, func(b *testing.B) {
+			if tracked {
+				if err := trace.Start(io.Discard); err != nil {
+					b.Skip("a trace is already being recorded: ", err)
+				}
+				defer trace.Stop()
+			}
+			ctx, err := NewIOContext(opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ctx.Close()
+			_, s := connectedPair(b, ctx)
+			left := 0
+			var h func(int, error)
+			h = func(int, error) {
+				if left--; left > 0 {
+					s.AsyncReadSome(nil, h)
+				}
+			}
+			left = 100 // warm the pools
+			s.AsyncReadSome(nil, h)
+			ctx.Run()
+			ctx.Restart()
+			b.ReportAllocs()
+			b.ResetTimer()
+			left = b.N
+			s.AsyncReadSome(nil, h)
+			ctx.Run()
+		})
+	}
+}

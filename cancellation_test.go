@@ -607,3 +607,134 @@ func TestComposedStaleEmitDoesNotReachNextOp(t *testing.T) {
 		t.Fatalf("round %d: an emit on a finished AsyncWrite's signal aborted a later AsyncRead that reused its op", rounds)
 	}
 }
+
+// Lost cancellation of a composed op: an Emit that lands after the
+// transferOp installed itself in the caller's slot but before its step is
+// queued (and so installed in t.inner) is recorded in t.cancelled, forwarded
+// to nothing, and never looked at again until the step completes.
+
+func TestComposedCancelBeforeFirstStep(t *testing.T) {
+	ctx := newTestContext(t)
+	client, server := connectedPair(t, ctx)
+	sig := NewCancellationSignal()
+	calls := 0
+	cond := func(err error, n int) int {
+		calls++
+		if calls == 1 {
+			// Another goroutine emits now (AsyncReadCond has returned to
+			// no one yet; think of it as the emit racing with initiation).
+			done := make(chan struct{})
+			go func() { sig.Emit(CancelTerminal); close(done) }()
+			<-done
+		}
+		return TransferAll()(err, n)
+	}
+	fired := make(chan result, 1)
+	buf := make([]byte, 16)
+	AsyncReadCond(server, Buffers{buf}, cond, func(n int, err error) { fired <- result{n: n, err: err} },
+		BindCancellationSlot(sig.Slot()))
+	ctx.RunFor(300 * time.Millisecond)
+	select {
+	case r := <-fired:
+		if !isAborted(r.err) {
+			t.Errorf("got (%d, %v), want ErrOperationAborted", r.n, r.err)
+		}
+		return
+	default:
+	}
+	// The cancel was lost: only data ends the op, and not even as aborted.
+	client.WriteSome(Buffers{make([]byte, 16)})
+	ctx.Restart()
+	ctx.RunFor(300 * time.Millisecond)
+	select {
+	case r := <-fired:
+		t.Errorf("Emit(CancelTerminal) was lost: handler ran only after data arrived, with (%d, %v)", r.n, r.err)
+	default:
+		t.Errorf("Emit(CancelTerminal) was lost: handler never ran")
+	}
+}
+
+// emitOnStep emits on sig (from another goroutine, waited for) when its
+// AsyncReadSome is called for the k-th time, then starts the real step.
+type emitOnStep struct {
+	*TCPSocket
+	sig   *CancellationSignal
+	k     int
+	calls int
+}
+
+func (s *emitOnStep) AsyncReadSome(b Buffers, h func(int, error), opts ...OpOption) {
+	s.calls++
+	if s.calls == s.k {
+		done := make(chan struct{})
+		go func() { s.sig.Emit(CancelTerminal); close(done) }()
+		<-done
+	}
+	s.TCPSocket.AsyncReadSome(b, h, opts...)
+}
+
+func TestComposedCancelBetweenSteps(t *testing.T) {
+	ctx := newTestContext(t)
+	client, server := connectedPair(t, ctx)
+	if _, err := client.WriteSome(Buffers{[]byte("abcd")}); err != nil {
+		t.Fatal(err)
+	}
+	sig := NewCancellationSignal()
+	st := &emitOnStep{TCPSocket: server, sig: sig, k: 2}
+	fired := make(chan result, 1)
+	buf := make([]byte, 16)
+	AsyncRead(st, Buffers{buf}, func(n int, err error) { fired <- result{n: n, err: err} },
+		BindCancellationSlot(sig.Slot()))
+	ctx.RunFor(300 * time.Millisecond)
+	select {
+	case r := <-fired:
+		if !isAborted(r.err) {
+			t.Errorf("got (%d, %v), want ErrOperationAborted", r.n, r.err)
+		}
+	default:
+		t.Errorf("Emit(CancelTerminal) between steps (after onStep checked t.cancelled, before step 2 was queued) was lost: handler not run after 300ms; steps=%d", st.calls)
+	}
+}
+
+// setOptions overflows stepOpts: three executor/immediate options fill
+// the [3]OpOption, then the inner slot is stored at index 3.
+
+func TestComposedRedundantOptions(t *testing.T) {
+	ctx := newTestContext(t)
+	_, server := connectedPair(t, ctx)
+	sig := NewCancellationSignal()
+	ex := ctx.Executor()
+	defer func() {
+		if p := recover(); p != nil {
+			t.Errorf("AsyncRead panicked on redundant options: %v", p)
+		}
+	}()
+	AsyncRead(server, Buffers{make([]byte, 4)}, func(int, error) {},
+		BindExecutor(ex), BindExecutor(ex), BindImmediateExecutor(ex), BindCancellationSlot(sig.Slot()))
+	server.Cancel()
+	ctx.RunFor(50 * time.Millisecond)
+}
+
+// WithContext on a composed op does not check a ctx already done at
+// initiation (startLocked does, via ctxDone, for a socket op): the steps get
+// no ctx, and the AfterFunc's goroutine comes too late when the first step
+// completes speculatively.
+func TestComposedWithDoneContext(t *testing.T) {
+	ctx := newTestContext(t)
+	client, server := connectedPair(t, ctx)
+	client.WriteSome(Buffers{[]byte("abcd")})
+	cctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// The socket op alone honours it:
+	h1, ch1 := resultChan()
+	server.AsyncReadSome(Buffers{make([]byte, 4)}, h1, WithContext(cctx))
+	r1 := runFor1(t, ctx, ch1)
+	// The composed op does not:
+	h2, ch2 := resultChan()
+	AsyncRead(server, Buffers{make([]byte, 4)}, h2, WithContext(cctx))
+	ctx.Restart()
+	r2 := runFor1(t, ctx, ch2)
+	if !isAborted(r1.err) || !isAborted(r2.err) {
+		t.Errorf("ctx done before initiation: AsyncReadSome got (%d, %v), AsyncRead got (%d, %v); both should be ErrOperationAborted", r1.n, r1.err, r2.n, r2.err)
+	}
+}

@@ -20,14 +20,14 @@ import (
 // scheduler (op.handOff) before it is released, and the deferred list is
 // flushed after.
 //
-// It is 48 bytes, for what an idle connection costs: the executor is held
-// by a pointer to an interface value shared by every socket of a context or
-// strand (exec), the context is the executor's (ctx), the backend's handle
+// It is 48 bytes, for what an idle connection costs: the executor and its
+// context are held by a pointer to a record shared by every socket of a
+// context or strand (exec, ctx), the backend's handle
 // is the descriptor number and a generation (token), and the queue of
 // urgent-data ops, which few sockets ever use, is kept by the context
 // (queue).
 type fdState struct {
-	exp *Executor // the object's executor: where its handlers run by default; its Context holds the descriptor
+	exp *execRef // the object's executor and its context (which holds the descriptor)
 
 	// Owned by the backend, under mu.
 	mu    sync.Mutex
@@ -46,32 +46,31 @@ func (d *fdState) init(ex Executor, dgram bool) {
 	d.exp, d.dgram, d.sysfd = executorRef(ex), dgram, -1
 }
 
-// executorRef returns a pointer to an interface value holding ex: the one
-// its context or strand keeps for its own executor, or a new one for a
-// user's executor.
-func executorRef(ex Executor) *Executor {
+// execRef is an executor and its context, as sockets point to them: one
+// record per context and per strand, shared by their sockets, or one per
+// socket made on a user's executor.
+type execRef struct {
+	ex Executor
+	c  *IOContext
+}
+
+// executorRef returns the record of ex: the one its context or strand
+// keeps, or a new one for a user's executor.
+func executorRef(ex Executor) *execRef {
 	switch e := ex.(type) {
 	case ioExecutor:
 		return &e.c.exRef
 	case *Strand:
 		return &e.self
 	}
-	p := new(Executor) // only here: ex itself must not escape
-	*p = ex
-	return p
+	return &execRef{ex, ex.Context()}
 }
 
 // exec is the object's executor.
-func (d *fdState) exec() Executor { return *d.exp }
+func (d *fdState) exec() Executor { return d.exp.ex }
 
 // ctx is the context whose backend holds the descriptor.
-func (d *fdState) ctx() *IOContext {
-	ex := *d.exp
-	if e, ok := ex.(ioExecutor); ok {
-		return e.c // the common case, without a dynamic call
-	}
-	return ex.Context()
-}
+func (d *fdState) ctx() *IOContext { return d.exp.c }
 
 // queue returns d's queue of direction dir, to push an op on (d.mu held).
 // The urgent-data queue is kept by the context, made on first use.

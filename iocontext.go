@@ -40,7 +40,7 @@ type IOContext struct {
 	base     time.Time     // the zero of the timers' clock
 	be       backend       // the machinery
 	ex       ioExecutor    // Executor()
-	exRef    Executor      // ex, for the sockets of the context to point to (fdState.exp)
+	exRef    execRef       // ex, for the sockets of the context to point to (fdState.exp)
 	exq      exceptQueues  // the urgent-data queues of the context's sockets
 	closing  sync.Mutex    // serialises Close
 	shutting bool          // Close in progress: Run returns at once, Restart does nothing (under mu)
@@ -55,12 +55,14 @@ type IOContext struct {
 
 // runner is one Run/Poll call in progress.
 type runner struct {
-	gid    uint64
-	batch  opList
-	tasks  [runBatch]runnable // handlers taken from the queue at once
-	ntasks int
-	done   int      // how many of tasks have run
-	stack  [64]byte // for goidInto
+	c        *IOContext // the context it runs
+	finished int64      // ops of c whose handlers it ran, not yet added to c.stats
+	gid      uint64
+	batch    opList
+	tasks    [runBatch]runnable // handlers taken from the queue at once
+	ntasks   int
+	done     int      // how many of tasks have run
+	stack    [64]byte // for goidInto
 }
 
 var runnerPool = sync.Pool{New: func() any { return new(runner) }}
@@ -77,7 +79,7 @@ func NewIOContext(opts ...ContextOption) (*IOContext, error) {
 	c.cond.L = &c.mu
 	c.done.L = &c.mu
 	c.ex = ioExecutor{c}
-	c.exRef = c.ex
+	c.exRef = execRef{c.ex, c}
 	cfg.runtimePoller = cfg.runtimePoller || os.Getenv("ASIO_RUNTIME_POLL") == "1"
 	kind, err := selectBackend(cfg.backend)
 	if err != nil {
@@ -170,7 +172,7 @@ func (c *IOContext) Restart() {
 // after the first handler.
 func (c *IOContext) loop(block bool, deadline int64, one bool) int {
 	r := runnerPool.Get().(*runner)
-	r.gid = goidInto(&r.stack)
+	r.gid, r.c = goidInto(&r.stack), c
 	c.mu.Lock()
 	if c.shutting {
 		c.mu.Unlock()
@@ -323,6 +325,10 @@ func (c *IOContext) requeue(r *runner) int {
 		c.mu.Unlock()
 	}
 	c.stats.handlers.Add(int64(done))
+	if r.finished != 0 {
+		c.stats.finished.Add(r.finished)
+		r.finished = 0
+	}
 	if done > 0 && c.idleN.Load() > 0 {
 		c.mu.Lock()
 		c.idleRuns += done
@@ -474,12 +480,7 @@ func (c *IOContext) postIdle(t runnable) {
 	c.mu.Lock()
 	c.idleq.push(t)
 	c.idleN.Add(1)
-	wake := false
-	if c.idle > 0 {
-		c.cond.Signal()
-	} else {
-		wake = c.wakeLocked()
-	}
+	wake := c.rouseLocked()
 	c.mu.Unlock()
 	if wake {
 		c.be.wake()
@@ -518,16 +519,22 @@ func (c *IOContext) post(t runnable) {
 func (c *IOContext) enqueue(t runnable) {
 	c.mu.Lock()
 	c.q.push(t)
-	wake := false
-	if c.idle > 0 {
-		c.cond.Signal()
-	} else {
-		wake = c.wakeLocked()
-	}
+	wake := c.rouseLocked()
 	c.mu.Unlock()
 	if wake {
 		c.be.wake()
 	}
+}
+
+// rouseLocked gets a goroutine to run what was just queued: an idle Run
+// call, signalled here, or the one inside the backend, which the caller
+// wakes (be.wake, outside mu) when it reports true.
+func (c *IOContext) rouseLocked() bool {
+	if c.idle > 0 {
+		c.cond.Signal()
+		return false
+	}
+	return c.wakeLocked()
 }
 
 // wakeLocked says whether the goroutine inside the backend must be woken,

@@ -276,11 +276,15 @@ func (o *op) release() {
 
 // run is the op's completion: it leaves its cancellation slot, recycles
 // itself and calls the handler. The scheduler counts the work done after.
-func (o *op) run(*runner) {
+func (o *op) run(rn *runner) {
 	r := opResult{n: int(o.n), err: o.err, buf: o.buf}
 	h, sig := o.h, o.hsig
 	var tr *opTrace
-	o.ctx().stats.finished.Add(1)
+	if c := o.ctx(); rn != nil && rn.c == c {
+		rn.finished++ // added to c's Stats with the batch (requeue)
+	} else {
+		c.stats.finished.Add(1)
+	}
 	if x := o.x; x != nil {
 		tr = x.tr
 		if x.sig != nil {

@@ -16,13 +16,13 @@ type Strand struct {
 	batch   taskQueue     // the batch being run
 	locked  bool          // an invoker is queued or running
 	running atomic.Uint64 // goroutine id running the strand, 0 if none
-	self    Executor      // the strand, for the sockets on it to point to (fdState.exp)
+	self    execRef       // the strand, for the sockets on it to point to (fdState.exp)
 }
 
 // NewStrand returns a strand over ex.
 func NewStrand(ex Executor) *Strand {
 	s := &Strand{inner: ex, c: ex.Context()}
-	s.self = s
+	s.self = execRef{s, s.c}
 	return s
 }
 

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestStrandSerialisesAndKeepsOrder: 10 000 handlers posted to a strand
@@ -218,5 +219,37 @@ func TestStrandOverStrand(t *testing.T) {
 		if order[i] != i {
 			t.Fatalf("order %v", order)
 		}
+	}
+}
+
+// A panic in a strand handler kills the strand: locked stays true and the
+// rest of the batch is dropped, so later handlers never run and their work
+// is never finished.
+func TestStrandSurvivesHandlerPanic(t *testing.T) {
+	ctx, err := NewIOContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { go ctx.Close() }()
+	s := NewStrand(ctx.Executor())
+	ran2 := false
+	s.Post(func() { panic("boom") })
+	s.Post(func() { ran2 = true })
+	func() {
+		defer func() { recover() }()
+		ctx.Run()
+	}()
+	ran3 := false
+	s.Post(func() { ran3 = true })
+	ctx.Restart()
+	done := make(chan struct{})
+	go func() {
+		defer func() { recover() }()
+		ctx.RunFor(300 * time.Millisecond)
+		close(done)
+	}()
+	<-done
+	if !ran2 || !ran3 {
+		t.Errorf("after a panicking strand handler: queued handler ran=%v, later-posted handler ran=%v (work left %d)", ran2, ran3, ctx.work.Load())
 	}
 }

@@ -3,6 +3,7 @@ package asio
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -920,5 +921,135 @@ func TestOutOfBandEndsWithConnection(t *testing.T) {
 				t.Fatal("handler called twice")
 			}
 		})
+	}
+}
+
+// FIFO completion order: a speculative op overtakes an earlier op that the
+// poller has already performed (popped from d.q in fdState.ready) but not yet
+// moved to c.q (queueBatchLocked runs only after be.wait returns).
+
+func TestSpeculativeOpDoesNotOvertakePolledOp(t *testing.T) {
+	const others = 120
+	reorders := 0
+	const rounds = 20
+	for round := 0; round < rounds; round++ {
+		if reviewFIFORound(t, others) {
+			reorders++
+		}
+	}
+	if reorders > 0 {
+		t.Errorf("in %d of %d rounds the handler of read B (initiated after read A) ran before A's", reorders, rounds)
+	}
+}
+
+func reviewFIFORound(t *testing.T, others int) (reordered bool) {
+	ctx, err := NewIOContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctx.Close()
+	acc, err := ListenTCP(ctx.Executor(), loopback4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acc.Close()
+	pair := func() (client, server *TCPSocket) {
+		client = NewTCPSocket(ctx.Executor())
+		if err := client.Connect(acc.LocalEndpoint()); err != nil {
+			t.Fatal(err)
+		}
+		server, err := acc.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client, server
+	}
+	peer, s := pair()
+	defer peer.Close()
+	defer s.Close()
+	var peers, servers []*TCPSocket
+	for i := 0; i < others; i++ {
+		c, sv := pair()
+		peers, servers = append(peers, c), append(servers, sv)
+		defer c.Close()
+		defer sv.Close()
+	}
+	g := NewWorkGuard(ctx.Executor())
+	ctx.Poll() // consume the edges every registration reported
+
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	wg.Add(2 + others)
+	bufA, bufB := make([]byte, 4), make([]byte, 4)
+	s.AsyncReadSome(Buffers{bufA}, func(n int, err error) {
+		mu.Lock()
+		order = append(order, "A")
+		mu.Unlock()
+		wg.Done()
+	})
+	for _, sv := range servers {
+		b := make([]byte, 4)
+		sv.AsyncReadSome(Buffers{b}, func(int, error) { wg.Done() })
+	}
+	// s becomes readable first: its event heads the epoll ready list.
+	if _, err := peer.WriteSome(Buffers{[]byte("12345678")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range peers {
+		p.WriteSome(Buffers{[]byte("x")}) // on loopback the bytes are there when it returns
+	}
+
+	// G: as soon as the poller has taken A off s's queue, initiate B.
+	started := make(chan struct{})
+	go func() {
+		close(started)
+		for {
+			s.d.mu.Lock()
+			empty := s.d.q[dirRead].empty()
+			s.d.mu.Unlock()
+			if empty {
+				break
+			}
+		}
+		s.AsyncReadSome(Buffers{bufB}, func(n int, err error) {
+			mu.Lock()
+			order = append(order, "B")
+			mu.Unlock()
+			wg.Done()
+		})
+	}()
+	<-started
+	runDone := make(chan struct{})
+	go func() { ctx.Run(); close(runDone) }()
+	wg.Wait()
+	g.Reset()
+	<-runDone
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("order %v", order)
+	return len(order) == 2 && order[0] == "B"
+}
+
+// Immediate completions skip the queue: a zero-size read (or one whose
+// WithContext is already done) initiated after a pending read completes
+// first, although ops of one direction should complete in initiation order.
+
+func TestZeroSizeCompletesAheadOfQueuedOp(t *testing.T) {
+	ctx := newTestContext(t)
+	client, server := connectedPair(t, ctx)
+	var order []string
+	server.AsyncReadSome(Buffers{make([]byte, 4)}, func(int, error) { order = append(order, "A") })
+	server.AsyncReadSome(nil, func(int, error) { order = append(order, "B(empty)") })
+	client.WriteSome(Buffers{[]byte("abcd")})
+	deadline := time.Now().Add(2 * time.Second)
+	for len(order) < 2 && time.Now().Before(deadline) {
+		ctx.Restart()
+		ctx.RunFor(20 * time.Millisecond)
+	}
+	// DESIGN.md: a zero-size op completes at once, with no syscall, even
+	// while an op of its direction waits (Asio and Beast rely on it).
+	if fmt.Sprint(order) != "[B(empty) A]" {
+		t.Errorf("completion order %v, want [B(empty) A]", order)
 	}
 }

@@ -27,16 +27,11 @@
 package main
 
 import (
-	"context"
 	"flag"
-	"log"
-	"os"
-	"os/signal"
 	"runtime"
-	"syscall"
-	"time"
 
 	"github.com/goasio/asio/examples/http/httpserver"
+	"github.com/goasio/asio/examples/internal/connserver"
 )
 
 func main() {
@@ -46,20 +41,5 @@ func main() {
 	flag.IntVar(&cfg.MaxHeader, "max-header", 8<<10, "largest request head in bytes")
 	flag.IntVar(&cfg.MaxBody, "max-body", 1<<20, "largest request body in bytes")
 	flag.Parse()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	srv, err := httpserver.Listen(cfg)
-	if err != nil {
-		log.Fatal(err)
-	}
-	log.Printf("serving HTTP on %v with %d IOContext(s), %s backend; Ctrl-C stops",
-		srv.Addr(), srv.Contexts(), srv.Backend())
-
-	<-sig
-	// Let the requests in progress finish, for at most 5 s.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		log.Fatal(err)
-	}
+	connserver.ServeUntilSignal("HTTP", func() (*httpserver.Server, error) { return httpserver.Listen(cfg) })
 }

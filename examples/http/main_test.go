@@ -4,77 +4,36 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/goasio/asio/examples/http/httpserver"
+	"github.com/goasio/asio/examples/internal/extest"
 )
 
 // TestMain lets the test binary run the example's main (for the signal
 // test) when asked to through the environment.
-func TestMain(m *testing.M) {
-	if os.Getenv("HTTP_EXAMPLE_MAIN") == "1" {
-		main()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { extest.RunMain(m, "HTTP_EXAMPLE_MAIN", main) }
 
-// start runs a server on a free loopback port with two contexts; done
-// receives what ended each connection.
-func start(t *testing.T, cfg httpserver.Config) (*httpserver.Server, chan error) {
+// start runs a server on a free loopback port with two contexts (unless
+// cfg says otherwise); done receives what ended each connection.
+func start(t *testing.T, cfg httpserver.Config) (*httpserver.Server, extest.Ends) {
 	t.Helper()
-	done := make(chan error, 1024)
-	cfg.Addr = "127.0.0.1:0"
+	done := extest.NewEnds()
+	cfg.Addr, cfg.Logf, cfg.ConnDone = "127.0.0.1:0", t.Logf, done.Record
 	if cfg.Contexts == 0 {
 		cfg.Contexts = 2
 	}
-	cfg.ConnDone = func(err error) { done <- err }
-	cfg.Logf = t.Logf
-	srv, err := httpserver.Listen(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return srv, done
+	return extest.Serve(t, func() (*httpserver.Server, error) { return httpserver.Listen(cfg) }), done
 }
 
-func dial(t *testing.T, srv *httpserver.Server) *net.TCPConn {
-	t.Helper()
-	c, err := net.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	return c.(*net.TCPConn)
-}
-
-// waitDone returns what ended the next connection.
-func waitDone(t *testing.T, done chan error) error {
-	t.Helper()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatal("no connection ended within 10s")
-		return nil
-	}
-}
+func dial(t *testing.T, srv *httpserver.Server) *net.TCPConn { return extest.Dial(t, srv.Addr()) }
 
 // The standard library's client keeps one connection alive for many
 // requests: GETs, HEADs and POSTs with binary bodies of many sizes, some
@@ -241,7 +200,7 @@ func TestBadRequests(t *testing.T) {
 				t.Errorf("after the error reply: %d bytes, %v; want EOF", n, err)
 			}
 			c.Close()
-			if err := waitDone(t, done); err != nil {
+			if err := done.Next(t); err != nil {
 				t.Errorf("connection ended with %v, want nil (closed by the server)", err)
 			}
 		})
@@ -280,7 +239,7 @@ func TestConnectionHeader(t *testing.T) {
 			want = nil // the server closed
 		}
 		c.Close()
-		if err := waitDone(t, done); err != want {
+		if err := done.Next(t); err != want {
 			t.Errorf("%q: ended with %v, want %v", tc.req, err, want)
 		}
 	}
@@ -309,16 +268,7 @@ func TestClientResetsWithRepliesQueued(t *testing.T) {
 	}
 	c.SetLinger(0) // close sends a reset
 	c.Close()
-	err := waitDone(t, done)
-	if err == nil || errors.Is(err, io.EOF) {
-		t.Errorf("connection ended with %v, want the reset's error", err)
-	}
-	t.Logf("ended with: %v", err)
-	select {
-	case err := <-done:
-		t.Errorf("a second end for one connection: %v", err)
-	default:
-	}
+	done.Reset(t)
 	// Still serving.
 	c2 := dial(t, srv)
 	io.WriteString(c2, "GET / HTTP/1.1\r\n\r\n")
@@ -343,141 +293,94 @@ func TestClose(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	if srv.Conns() != len(conns) {
-		t.Fatalf("%d connections open, want %d", srv.Conns(), len(conns))
-	}
-	if err := srv.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for range conns {
-		waitDone(t, done)
-	}
+	extest.CloseAll(t, srv, done, len(conns))
 	for i, c := range conns {
 		if _, err := c.Read(make([]byte, 1)); err == nil {
 			t.Errorf("connection %d still open after Close", i)
 		}
 	}
-	if srv.Conns() != 0 {
-		t.Errorf("%d connections left", srv.Conns())
-	}
 }
 
 // Shutdown closes the connections that wait for a request at once, lets a
-// request in progress finish with Connection: close, refuses new
-// connections, and returns once every connection has ended.
+// request in progress finish with Connection: close (whether the server
+// has half of its head or has read its head and waits for its body),
+// refuses new connections, and returns once every connection has ended.
 func TestShutdown(t *testing.T) {
 	srv, done := start(t, httpserver.Config{})
-	idle, busy := dial(t, srv), dial(t, srv)
-	// A request each; busy's is followed by half of another, in the same
-	// segment, so that the server has read it once it answers the first.
-	for _, c := range []*net.TCPConn{idle, busy} {
-		req := "GET / HTTP/1.1\r\n\r\n"
-		if c == busy {
-			req += "GET / HTTP/1.1\r\nHost:"
-		}
-		io.WriteString(c, req)
-		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+	// A request each; the busy ones' is followed by half of another, in the
+	// same segment, so that the server has read it once it answers the
+	// first.
+	idle := dial(t, srv)
+	busy := []struct {
+		c          *net.TCPConn
+		half, rest string
+		want       string
+	}{
+		{dial(t, srv), "GET / HTTP/1.1\r\nHost:", " x\r\n\r\n", "Hello, World!"},
+		{dial(t, srv), "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nhello", "world", "helloworld"},
+	}
+	io.WriteString(idle, "GET / HTTP/1.1\r\n\r\n")
+	if _, err := http.ReadResponse(bufio.NewReader(idle), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range busy {
+		io.WriteString(b.c, "GET / HTTP/1.1\r\n\r\n"+b.half)
+		if _, err := http.ReadResponse(bufio.NewReader(b.c), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		shut <- srv.Shutdown(ctx)
-	}()
+	shut := extest.ShutdownLater(srv.Shutdown)
 	if _, err := idle.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("idle connection: %v, want EOF", err)
 	}
-	if err := waitDone(t, done); err != nil {
+	if err := done.Next(t); err != nil {
 		t.Errorf("idle connection ended with %v", err)
 	}
-	if c, err := net.Dial("tcp", srv.Addr().String()); err == nil {
-		// The kernel may complete the handshake; the server serves nothing.
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		io.WriteString(c, "GET / HTTP/1.1\r\n\r\n")
-		if n, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Errorf("a new connection during Shutdown: %d bytes, %v; want EOF or a reset", n, err)
+	extest.NotServed(t, srv.Addr(), "GET / HTTP/1.1\r\n\r\n")
+	extest.Pending(t, shut)
+	for i, b := range busy {
+		io.WriteString(b.c, b.rest)
+		br := bufio.NewReader(b.c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 200 || !resp.Close {
+			t.Fatalf("request in progress %d: %v, %v (want 200 with Connection: close)", i, resp, err)
 		}
-		c.Close()
+		if body, _ := io.ReadAll(resp.Body); string(body) != b.want {
+			t.Errorf("request in progress %d: %q, want %q", i, body, b.want)
+		}
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Fatalf("after the last reply: %v, want EOF", err)
+		}
+		b.c.Close()
+		if err := done.Next(t); err != nil {
+			t.Errorf("busy connection %d ended with %v", i, err)
+		}
 	}
-	select {
-	case err := <-shut:
-		t.Fatalf("Shutdown returned %v with a request in progress", err)
-	default:
-	}
-	io.WriteString(busy, " x\r\n\r\n") // the rest of it
-	br := bufio.NewReader(busy)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != 200 || !resp.Close {
-		t.Fatalf("the request in progress: %v, %v (want 200 with Connection: close)", resp, err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	if _, err := br.ReadByte(); err != io.EOF {
-		t.Fatalf("after the last reply: %v, want EOF", err)
-	}
-	busy.Close()
 	if err := <-shut; err != nil {
 		t.Fatalf("Shutdown: %v", err)
-	}
-	if err := waitDone(t, done); err != nil {
-		t.Errorf("busy connection ended with %v", err)
 	}
 }
 
 // The example's main serves until SIGTERM, then closes and exits 0.
 func TestMainStopsOnSignal(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "-addr", "127.0.0.1:0", "-contexts", "2")
-	cmd.Env = append(os.Environ(), "HTTP_EXAMPLE_MAIN=1", "GORACE=atexit_sleep_ms=0") // the race runtime sleeps 1s at exit by default
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(stderr).ReadString('\n')
-	if err != nil || !strings.Contains(line, "serving HTTP on 127.0.0.1:") {
-		cmd.Process.Kill()
-		t.Fatalf("first log line %q, %v", line, err)
-	}
-	addr := strings.Fields(line[strings.Index(line, "127.0.0.1:"):])[0]
-	resp, err := http.Get("http://" + addr + "/")
+	child := extest.StartMain(t, "HTTP_EXAMPLE_MAIN", "HTTP")
+	resp, err := http.Get("http://" + child.Addr + "/")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET: %v, %v", resp, err)
 	}
 	resp.Body.Close()
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("after SIGTERM: %v", err)
-	}
+	child.Stop(t)
 }
 
 // BenchmarkPipelined measures one connection sending 16 pipelined GETs at a
 // time; allocs/op are per request, and the client allocates nothing, so
 // they are the server's (and the library's) own.
 func BenchmarkPipelined(b *testing.B) {
-	srv, err := httpserver.Listen(httpserver.Config{Addr: "127.0.0.1:0", Contexts: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	c, err := net.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	srv := extest.Serve(b, func() (*httpserver.Server, error) {
+		return httpserver.Listen(httpserver.Config{Addr: "127.0.0.1:0", Contexts: 1})
+	})
+	c := extest.Dial(b, srv.Addr())
 	req := bytes.Repeat([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 16)
 	reply := len("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!")
-	buf := make([]byte, 16*reply)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i += 16 {
-		if _, err := c.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	extest.Pipeline(b, c, req, make([]byte, 16*reply), 16)
 }

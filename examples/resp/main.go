@@ -26,15 +26,10 @@
 package main
 
 import (
-	"context"
 	"flag"
-	"log"
-	"os"
-	"os/signal"
 	"runtime"
-	"syscall"
-	"time"
 
+	"github.com/goasio/asio/examples/internal/connserver"
 	"github.com/goasio/asio/examples/resp/respserver"
 )
 
@@ -45,20 +40,5 @@ func main() {
 	flag.IntVar(&cfg.MaxInline, "max-inline", 64<<10, "longest protocol line in bytes")
 	flag.IntVar(&cfg.MaxBulk, "max-bulk", 8<<20, "longest bulk string in bytes")
 	flag.Parse()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	srv, err := respserver.Listen(cfg)
-	if err != nil {
-		log.Fatal(err)
-	}
-	log.Printf("serving RESP on %v with %d IOContext(s), %s backend; Ctrl-C stops",
-		srv.Addr(), srv.Contexts(), srv.Backend())
-
-	<-sig
-	// Let the commands in progress finish, for at most 5 s.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		log.Fatal(err)
-	}
+	connserver.ServeUntilSignal("RESP", func() (*respserver.Server, error) { return respserver.Listen(cfg) })
 }

@@ -3,51 +3,30 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/goasio/asio/examples/internal/extest"
 	"github.com/goasio/asio/examples/resp/respserver"
 )
 
 // TestMain lets the test binary run the example's main (for the signal
 // test) when asked to through the environment.
-func TestMain(m *testing.M) {
-	if os.Getenv("RESP_EXAMPLE_MAIN") == "1" {
-		main()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { extest.RunMain(m, "RESP_EXAMPLE_MAIN", main) }
 
 // start runs a server on a free loopback port with two contexts; done
 // receives what ended each connection.
-func start(t *testing.T, cfg respserver.Config) (*respserver.Server, chan error) {
+func start(t *testing.T, cfg respserver.Config) (*respserver.Server, extest.Ends) {
 	t.Helper()
-	done := make(chan error, 1024)
-	cfg.Addr = "127.0.0.1:0"
-	cfg.Contexts = 2
-	cfg.ConnDone = func(err error) { done <- err }
-	cfg.Logf = t.Logf
-	srv, err := respserver.Listen(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return srv, done
+	done := extest.NewEnds()
+	cfg.Addr, cfg.Contexts, cfg.Logf, cfg.ConnDone = "127.0.0.1:0", 2, t.Logf, done.Record
+	return extest.Serve(t, func() (*respserver.Server, error) { return respserver.Listen(cfg) }), done
 }
 
 // client is a raw RESP connection.
@@ -59,13 +38,8 @@ type client struct {
 
 func dial(t *testing.T, srv *respserver.Server) *client {
 	t.Helper()
-	c, err := net.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	return &client{t: t, c: c.(*net.TCPConn), br: bufio.NewReader(c)}
+	c := extest.Dial(t, srv.Addr())
+	return &client{t: t, c: c, br: bufio.NewReader(c)}
 }
 
 // command encodes args as a multibulk array.
@@ -143,17 +117,6 @@ func (c *client) eof() {
 	c.t.Helper()
 	if b, err := c.br.ReadByte(); err != io.EOF {
 		c.t.Errorf("read %q, %v; want EOF", b, err)
-	}
-}
-
-func waitDone(t *testing.T, done chan error) error {
-	t.Helper()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatal("no connection ended within 10s")
-		return nil
 	}
 }
 
@@ -294,7 +257,7 @@ func TestProtocolErrors(t *testing.T) {
 			}
 			c.eof()
 			c.c.Close()
-			if err := waitDone(t, done); err != nil {
+			if err := done.Next(t); err != nil {
 				t.Errorf("ended with %v, want nil (closed by the server)", err)
 			}
 		})
@@ -325,14 +288,7 @@ func TestClientResetsWithRepliesQueued(t *testing.T) {
 	}
 	c.c.SetLinger(0) // close sends a reset
 	c.c.Close()
-	if err := waitDone(t, done); err == nil || errors.Is(err, io.EOF) {
-		t.Errorf("connection ended with %v, want the reset's error", err)
-	}
-	select {
-	case err := <-done:
-		t.Errorf("a second end for one connection: %v", err)
-	default:
-	}
+	done.Reset(t)
 	c2 := dial(t, srv)
 	c2.send(command("GET", "big"))
 	if got := c2.reply(); len(got) != 256<<10 {
@@ -354,15 +310,7 @@ func TestClose(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	if srv.Conns() != len(conns) {
-		t.Fatalf("%d connections open, want %d", srv.Conns(), len(conns))
-	}
-	if err := srv.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for range conns {
-		waitDone(t, done)
-	}
+	extest.CloseAll(t, srv, done, len(conns))
 	for i, c := range conns {
 		if _, err := c.br.ReadByte(); err == nil {
 			t.Errorf("connection %d still open after Close", i)
@@ -382,30 +330,13 @@ func TestShutdown(t *testing.T) {
 	idle.reply()
 	busy.send(append(command("PING"), "*2\r\n$3\r\nGET\r\n$1\r\n"...))
 	busy.reply()
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		shut <- srv.Shutdown(ctx)
-	}()
+	shut := extest.ShutdownLater(srv.Shutdown)
 	idle.eof()
-	if err := waitDone(t, done); err != nil {
+	if err := done.Next(t); err != nil {
 		t.Errorf("idle connection ended with %v", err)
 	}
-	if c, err := net.Dial("tcp", srv.Addr().String()); err == nil {
-		// The kernel may complete the handshake; the server serves nothing.
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		io.WriteString(c, "PING\r\n")
-		if n, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Errorf("a new connection during Shutdown: %d bytes, %v; want EOF or a reset", n, err)
-		}
-		c.Close()
-	}
-	select {
-	case err := <-shut:
-		t.Fatalf("Shutdown returned %v with a command in progress", err)
-	default:
-	}
+	extest.NotServed(t, srv.Addr(), "PING\r\n")
+	extest.Pending(t, shut)
 	busy.send([]byte("k\r\n")) // the rest of it
 	if got := busy.reply(); got != "(nil)" {
 		t.Fatalf("the command in progress: %q", got)
@@ -415,7 +346,7 @@ func TestShutdown(t *testing.T) {
 	if err := <-shut; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if err := waitDone(t, done); err != nil {
+	if err := done.Next(t); err != nil {
 		t.Errorf("busy connection ended with %v", err)
 	}
 }
@@ -454,44 +385,22 @@ func TestRedisTools(t *testing.T) {
 	}
 }
 
-// The example's main serves until SIGTERM, then closes and exits 0.
+// The example's main serves until SIGTERM, then closes its connections
+// and exits 0.
 func TestMainStopsOnSignal(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "-addr", "127.0.0.1:0", "-contexts", "2")
-	cmd.Env = append(os.Environ(), "RESP_EXAMPLE_MAIN=1", "GORACE=atexit_sleep_ms=0") // the race runtime sleeps 1s at exit by default
-	stderr, err := cmd.StderrPipe()
+	child := extest.StartMain(t, "RESP_EXAMPLE_MAIN", "RESP")
+	nc, err := net.Dial("tcp", child.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	errs := bufio.NewReader(stderr)
-	line, err := errs.ReadString('\n')
-	if err != nil || !strings.Contains(line, "serving RESP on 127.0.0.1:") {
-		cmd.Process.Kill()
-		t.Fatalf("first log line %q, %v", line, err)
-	}
-	rest := make(chan string, 1)
-	go func() {
-		b, _ := io.ReadAll(errs)
-		rest <- string(b)
-	}()
-	addr := strings.Fields(line[strings.Index(line, "127.0.0.1:"):])[0]
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer nc.Close()
 	c := &client{t: t, c: nc.(*net.TCPConn), br: bufio.NewReader(nc)}
 	c.send([]byte("PING\r\n"))
 	if got := c.reply(); got != "+PONG" {
 		t.Fatal(got)
 	}
 	start := time.Now()
-	cmd.Process.Signal(syscall.SIGTERM)
-	logged := <-rest // until the process exits and its stderr closes
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("after SIGTERM: %v; it logged:\n%s", err, logged)
-	}
+	child.Stop(t)
 	t.Logf("exited %v after SIGTERM", time.Since(start))
 	c.eof()
 }
@@ -500,28 +409,13 @@ func TestMainStopsOnSignal(t *testing.T) {
 // of a 10-byte value at a time; allocs/op are per command, and the client
 // allocates nothing, so they are the server's (and the library's) own.
 func BenchmarkPipelinedGet(b *testing.B) {
-	srv, err := respserver.Listen(respserver.Config{Addr: "127.0.0.1:0", Contexts: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	c, err := net.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	srv := extest.Serve(b, func() (*respserver.Server, error) {
+		return respserver.Listen(respserver.Config{Addr: "127.0.0.1:0", Contexts: 1})
+	})
+	c := extest.Dial(b, srv.Addr())
 	c.Write(command("SET", "key", "0123456789"))
 	buf := make([]byte, 16*len("$10\r\n0123456789\r\n"))
 	io.ReadFull(c, buf[:5])
 	req := bytes.Repeat(command("GET", "key"), 16)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i += 16 {
-		if _, err := c.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	extest.Pipeline(b, c, req, buf, 16)
 }

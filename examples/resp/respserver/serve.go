@@ -1,21 +1,14 @@
 package respserver
 
 import (
-	"context"
-	"errors"
-	"log"
-	"net/netip"
-	"runtime"
-	"sync/atomic"
-	"time"
-
-	"github.com/goasio/asio"
+	"github.com/goasio/asio/examples/internal/connserver"
 )
 
-// This file is the server's lifecycle, on asio.Server (contexts, acceptor,
-// accept back-off, shutdown), and the bookkeeping that lets Shutdown close
-// the connections that wait for a command. Everything about RESP is in
-// conn.go, the commands in store.go.
+// This file is the wiring to examples/internal/connserver, which holds the
+// server's lifecycle on asio.Server (contexts, acceptor, accept back-off,
+// Shutdown, Close), the bookkeeping that lets Shutdown close the
+// connections that wait for a command, the reply queue and the lingering
+// close. Everything about RESP is in conn.go, the commands in store.go.
 
 // Config configures a Server. Zero fields take the defaults beside them.
 type Config struct {
@@ -33,29 +26,30 @@ type Config struct {
 	ConnDone func(err error)
 }
 
-// Server is the RESP server, with one Store, on an asio.Server: one IOContext per core,
-// an acceptor that spreads the accepted sockets over them.
+// Server is the RESP server, with one Store, on an asio.Server: one
+// IOContext per core, an acceptor that spreads the accepted sockets over
+// them. Its methods, safe from any goroutine but the server's own
+// handlers, are connserver's:
+//
+//   - Addr() netip.AddrPort: the address it listens on;
+//   - Contexts() int, Backend() string: its IOContexts and their backend;
+//   - Conns() int: the connections open;
+//   - Shutdown(ctx) error: stop accepting, close the connections that wait
+//     for a command, let the others finish the command they are in (and
+//     close after its reply), return once every connection has ended; if
+//     ctx ends first, close as Close does and return ctx.Err();
+//   - Close() error: stop accepting and close every connection at once
+//     (pending operations complete with asio.ErrOperationAborted, replies
+//     still queued are dropped).
 type Server struct {
-	cfg    Config
-	srv    asio.Server
-	store  *Store
-	idle   map[*asio.IOContext]*connSet // per context; the map is read-only once serving
-	served chan error                   // what srv.Serve returned
-	conns  atomic.Int64
+	*connserver.Server
 }
-
-// connSet is the connections of one context, touched only on that context
-// (or, once it is closed, by the goroutine closing it).
-type connSet map[*conn]struct{}
 
 // Listen starts a server: it listens on cfg.Addr and serves in goroutines
 // of its own until Shutdown or Close.
 func Listen(cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:6379"
-	}
-	if cfg.Contexts <= 0 {
-		cfg.Contexts = runtime.GOMAXPROCS(0)
 	}
 	if cfg.MaxInline <= 0 {
 		cfg.MaxInline = 64 << 10
@@ -66,102 +60,18 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.MaxArgs <= 0 {
 		cfg.MaxArgs = 1 << 20
 	}
-	if cfg.Logf == nil {
-		cfg.Logf = log.Printf
-	}
-	ep, err := netip.ParseAddrPort(cfg.Addr)
+	store := NewStore()
+	srv, err := connserver.Listen(connserver.Config{
+		Name:      "respserver",
+		Addr:      cfg.Addr,
+		Contexts:  cfg.Contexts,
+		MaxBuffer: cfg.MaxInline,
+		Logf:      cfg.Logf,
+		ConnDone:  cfg.ConnDone,
+		Open:      func(c *connserver.Conn) connserver.Protocol { return newConn(c, &cfg, store) },
+	})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: NewStore(), served: make(chan error, 1)}
-	s.srv = asio.Server{
-		Contexts:   cfg.Contexts,
-		Handler:    s.accepted,
-		OnShutdown: s.closeIdle,
-		OnAcceptError: func(err error, retryIn time.Duration) {
-			cfg.Logf("respserver: accept: %v; retrying in %v", err, retryIn)
-		},
-	}
-	if err := s.srv.Listen(ep); err != nil {
-		return nil, err
-	}
-	s.idle = make(map[*asio.IOContext]*connSet)
-	for _, ctx := range s.srv.IOContexts() {
-		s.idle[ctx] = &connSet{}
-	}
-	go func() { s.served <- s.srv.Serve() }()
-	return s, nil
-}
-
-// Addr returns the address the server listens on.
-func (s *Server) Addr() netip.AddrPort { return s.srv.Addr() }
-
-// Contexts returns the number of IOContexts serving.
-func (s *Server) Contexts() int { return len(s.srv.IOContexts()) }
-
-// Backend names the contexts' I/O backend.
-func (s *Server) Backend() string { return s.srv.IOContexts()[0].Backend().String() }
-
-// Conns returns the number of open connections.
-func (s *Server) Conns() int { return int(s.conns.Load()) }
-
-// Shutdown stops accepting, closes the connections that wait for a
-// command, lets the others finish the command they are in (and close after
-// its reply) and returns once every connection has ended; if
-// ctx ends first, it closes the server as Close does and returns ctx.Err().
-// Safe from any goroutine but the server's own handlers.
-func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.srv.Shutdown(ctx)
-	return errors.Join(err, s.wait())
-}
-
-// Close stops accepting and closes every connection at once: pending
-// operations complete with asio.ErrOperationAborted, replies still queued
-// are dropped. Safe from any goroutine but the server's own handlers.
-func (s *Server) Close() error { return errors.Join(s.srv.Close(), s.wait()) }
-
-// wait returns what Serve returned, nil when it ended by Shutdown or Close.
-func (s *Server) wait() error {
-	err, ok := <-s.served
-	if ok {
-		close(s.served) // later calls get nil
-	}
-	if errors.Is(err, asio.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
-// accepted starts a connection; it runs on the socket's own context.
-func (s *Server) accepted(sock *asio.TCPSocket) {
-	sock.SetNoDelay(true)
-	s.conns.Add(1)
-	c := newConn(s, sock)
-	c.set = s.idle[sock.Executor().Context()]
-	(*c.set)[c] = struct{}{}
-	c.readLine()
-}
-
-// closeIdle is the OnShutdown of one context: it closes the context's
-// connections that wait for a command with nothing queued; the others
-// close after their reply.
-func (s *Server) closeIdle(ex asio.Executor) {
-	for c := range *s.idle[ex.Context()] {
-		if c.idle() {
-			c.finish(nil)
-		}
-	}
-}
-
-// shuttingDown reports whether the connections should close after the
-// reply in progress.
-func (s *Server) shuttingDown() bool { return s.srv.ShuttingDown() }
-
-// connDone is called once per connection, after its socket is closed.
-func (s *Server) connDone(c *conn, err error) {
-	delete(*c.set, c)
-	s.conns.Add(-1)
-	if s.cfg.ConnDone != nil {
-		s.cfg.ConnDone(err)
-	}
+	return &Server{srv}, nil
 }
