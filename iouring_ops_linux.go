@@ -13,41 +13,64 @@ import (
 )
 
 // extTable holds what the io_uring backend keeps per descriptor beyond
-// fdState, by table slot (the descriptor number), so that a descriptor that
-// needs none of it (most of them) costs nothing more than its share of a
-// chunk. An entry is used under the lock of the descriptor that holds the
-// slot (a zombie takes its slot, and so its entry, over).
+// fdState, by table slot (the descriptor number), in chunks made on first
+// use: the buffer group of an armed multishot receive (a byte per slot, for
+// every descriptor that reads pooled), and the rarer state (a pointer per
+// slot, in chunks made only where a descriptor needs one). An entry is used
+// under the lock of the descriptor that holds the slot (a zombie takes its
+// slot, and so its entry, over).
 type extTable struct {
-	chunks [tableChunks]atomic.Pointer[[chunkSize]uslot]
+	xs     [tableChunks]atomic.Pointer[[chunkSize]*uext]
+	groups [tableChunks]atomic.Pointer[[chunkSize]uint8]
 }
 
-type uslot struct {
-	x     *uext // the rarer state, or nil
-	group uint8 // buffer group of the armed multishot receive (0: an accept)
-}
-
-// at returns token's entry, making its chunk if needed.
-func (t *extTable) at(token uint64) *uslot {
-	slot := uint32(token) & udSlotMask
-	c := &t.chunks[slot/chunkSize]
+// chunkOf returns the chunk of slot in cs, making it if make is set (nil
+// otherwise when it was never made).
+func chunkOf[T any](cs *[tableChunks]atomic.Pointer[[chunkSize]T], slot uint32, make bool) *[chunkSize]T {
+	c := &cs[slot/chunkSize]
 	ch := c.Load()
-	if ch == nil {
-		ch = new([chunkSize]uslot)
+	if ch == nil && make {
+		ch = new([chunkSize]T)
 		if !c.CompareAndSwap(nil, ch) {
 			ch = c.Load()
 		}
 	}
-	return &ch[slot%chunkSize]
+	return ch
 }
 
-// peek returns token's entry, or nil if its chunk was never made.
-func (t *extTable) peek(token uint64) *uslot {
-	slot := uint32(token) & udSlotMask
-	ch := t.chunks[slot/chunkSize].Load()
-	if ch == nil {
-		return nil
+func tokenSlot(token uint64) uint32 { return uint32(token) & udSlotMask }
+
+// ext returns token's rarer state, or nil.
+func (t *extTable) ext(token uint64) *uext {
+	slot := tokenSlot(token)
+	if ch := chunkOf(&t.xs, slot, false); ch != nil {
+		return ch[slot%chunkSize]
 	}
-	return &ch[slot%chunkSize]
+	return nil
+}
+
+func (t *extTable) setExt(token uint64, x *uext) {
+	slot := tokenSlot(token)
+	if ch := chunkOf(&t.xs, slot, x != nil); ch != nil {
+		ch[slot%chunkSize] = x
+	}
+}
+
+// group returns the buffer group of token's armed multishot receive (0: an
+// accept, or none).
+func (t *extTable) group(token uint64) int {
+	slot := tokenSlot(token)
+	if ch := chunkOf(&t.groups, slot, false); ch != nil {
+		return int(ch[slot%chunkSize])
+	}
+	return 0
+}
+
+func (t *extTable) setGroup(token uint64, g int) {
+	slot := tokenSlot(token)
+	if ch := chunkOf(&t.groups, slot, g != 0); ch != nil {
+		ch[slot%chunkSize] = uint8(g)
+	}
 }
 
 // uext is a descriptor's rarer state: the kernel-visible headers of the
@@ -102,19 +125,17 @@ func (s *uscratch) release() {
 
 // ext returns d's rarer state, or nil (d.mu held).
 func (b *uringBackend) ext(d *fdState) *uext {
-	if sl := b.slots.peek(d.token()); sl != nil {
-		return sl.x
-	}
-	return nil
+	return b.slots.ext(d.token())
 }
 
 // makeExt returns d's rarer state, making it if needed (d.mu held).
 func (b *uringBackend) makeExt(d *fdState) *uext {
-	sl := b.slots.at(d.token())
-	if sl.x == nil {
-		sl.x = uextPool.Get().(*uext)
+	x := b.slots.ext(d.token())
+	if x == nil {
+		x = uextPool.Get().(*uext)
+		b.slots.setExt(d.token(), x)
 	}
-	return sl.x
+	return x
 }
 
 // scratch returns the headers for d's op in flight in direction dir.
@@ -142,11 +163,9 @@ func (b *uringBackend) takeScratch(d *fdState, dir int) *uscratch {
 // buffers go back to their pools, stashed connections are closed (d.mu
 // held).
 func (b *uringBackend) dropSlot(d *fdState) {
-	sl := b.slots.peek(d.token())
-	if sl == nil {
-		return
-	}
-	if x := sl.x; x != nil {
+	b.slots.setGroup(d.token(), 0)
+	if x := b.slots.ext(d.token()); x != nil {
+		b.slots.setExt(d.token(), nil)
 		for _, e := range x.stash {
 			if e.b != nil {
 				e.p.unget(e.b)
@@ -164,7 +183,6 @@ func (b *uringBackend) dropSlot(d *fdState) {
 		x.stash, x.err = x.stash[:0], nil
 		uextPool.Put(x)
 	}
-	*sl = uslot{}
 }
 
 // errOf is the error of a negative CQE result.

@@ -181,7 +181,7 @@ func (b *uringBackend) issuePooled(d *fdState, o *op) bool {
 	}
 	pr := b.pools.get(o.pool)
 	if d.state&uMulti != 0 {
-		if d.state&uMultiCancel == 0 && o.n == 0 && pr != nil && int(b.slots.at(d.token()).group) == pr.group {
+		if d.state&uMultiCancel == 0 && o.n == 0 && pr != nil && b.slots.group(d.token()) == pr.group {
 			return false // the armed receive serves it
 		}
 		b.cancelMultiLocked(d) // a limit, or another pool: start afresh once it ends
@@ -211,7 +211,7 @@ func (b *uringBackend) issuePooled(d *fdState, o *op) bool {
 	b.kickLocked()
 	b.sq.Unlock()
 	if o.n == 0 {
-		b.slots.at(d.token()).group = uint8(group)
+		b.slots.setGroup(d.token(), group)
 	}
 	return false
 }
@@ -379,7 +379,7 @@ func (b *uringBackend) cancelMultiLocked(d *fdState) {
 		return
 	}
 	d.state |= uMultiCancel
-	b.cancelLocked(d, tagMulti, int(b.slots.at(d.token()).group))
+	b.cancelLocked(d, tagMulti, b.slots.group(d.token()))
 }
 
 // leavePoolWait takes d off its pool's waiters if o is the pooled read that
@@ -431,15 +431,11 @@ func (b *uringBackend) multiCQE(d *fdState, c *uring.CQE, done *opList) {
 // trimExt gives d's rarer state back once it holds nothing, so that a quiet
 // connection keeps none (d.mu held).
 func (b *uringBackend) trimExt(d *fdState) {
-	sl := b.slots.peek(d.token())
-	if sl == nil || sl.x == nil {
+	x := b.slots.ext(d.token())
+	if x == nil || len(x.stash) > 0 || x.err != nil || x.scratch != [3]*uscratch{} {
 		return
 	}
-	x := sl.x
-	if len(x.stash) > 0 || x.err != nil || x.scratch != [3]*uscratch{} {
-		return
-	}
-	sl.x = nil
+	b.slots.setExt(d.token(), nil)
 	x.stash = x.stash[:0]
 	uextPool.Put(x)
 }
@@ -556,6 +552,6 @@ func (b *uringBackend) issueAccept(d *fdState, o *op) bool {
 	b.armed.Add(1)
 	b.kickLocked()
 	b.sq.Unlock()
-	b.slots.at(d.token()).group = 0
+	b.slots.setGroup(d.token(), 0)
 	return false
 }
