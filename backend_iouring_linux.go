@@ -825,8 +825,8 @@ func (b *uringBackend) shutdown() error {
 	b.sq.Lock()
 	b.closed.Store(true)
 	b.tick.Stop()
+	err := b.ring.Close() // under sq: it submits the wakeup read's cancellation
 	b.sq.Unlock()
-	err := b.ring.Close()
 	if !leaked {
 		b.pools.close()
 	}
