@@ -45,7 +45,11 @@ var allScenarios = []scenario{
 	{Name: "multicore", Title: "multi-core ping-pong: 50 connections, 64 B messages, 1 in flight", Conns: 50, Size: 64, Depth: 1, Multicore: true},
 }
 
-var allImpls = []string{"asio", "net", "gnet", "nbio", "netpoll"}
+// allImpls is the default -impls. The C++ Asio servers (cxxasio@…) are
+// compiled by runbench with g++; where the compiler, the Asio headers or
+// liburing are missing, or the kernel refuses io_uring, runbench says so
+// and runs the others.
+var allImpls = []string{"asio", "net", "gnet", "nbio", "netpoll", "cxxasio@epoll", "cxxasio@iouring"}
 
 // row is one implementation's figures in one scenario.
 type row struct {
@@ -94,7 +98,8 @@ type config struct {
 	tags       string
 	serverCPU  int
 	loadCPU    int
-	singleCore bool // fewer than 2 CPUs: no pinning
+	singleCore bool     // fewer than 2 CPUs: no pinning
+	skipped    []string // impls that cannot run here, with the reason
 }
 
 func main() { os.Exit(run()) }
@@ -124,7 +129,8 @@ func run() int {
 		cfg.runs, cfg.retries = 1, 0
 	}
 	for _, name := range splitList(*impls) {
-		if base, _ := splitImpl(name); !slices.Contains(allImpls, base) {
+		base, _ := splitImpl(name)
+		if !slices.Contains(allImpls, name) && (isCxx(name) || !slices.Contains(allImpls, base)) {
 			fatalf("unknown implementation %q (have %s)", name, strings.Join(allImpls, ", "))
 		}
 		cfg.impls = append(cfg.impls, name)
@@ -165,8 +171,27 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "runbench: RLIMIT_NOFILE is %d; the idle scenario needs more than 10,000\n", lim)
 	}
 
+	bins := map[string]string{} // the binary of each impl
+	requested := len(cfg.impls)
+	for _, impl := range slices.Clone(cfg.impls) {
+		if !isCxx(impl) {
+			continue
+		}
+		bin, err := buildCxx(impl)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "runbench: skipping %s: %v\n", impl, err)
+			cfg.skipped = append(cfg.skipped, fmt.Sprintf("%s (%s)", impl, firstLine(err.Error())))
+			cfg.impls = slices.DeleteFunc(cfg.impls, func(s string) bool { return s == impl })
+			continue
+		}
+		bins[impl] = bin
+	}
+	if len(cfg.impls) == 0 {
+		fatalf("nothing to run")
+	}
+
 	bin := cfg.serverBin
-	if bin == "" {
+	if bin == "" && slices.ContainsFunc(cfg.impls, func(s string) bool { return !isCxx(s) }) {
 		dir, err := os.MkdirTemp("", "runbench")
 		if err != nil {
 			fatalf("%v", err)
@@ -190,13 +215,14 @@ func run() int {
 				if cfg.runs > 1 {
 					fmt.Fprintf(os.Stderr, "run %d/%d ", round+1, cfg.runs)
 				}
-				r := runOne(bin, impl, sc, cfg)
+				ibin := cmp.Or(bins[impl], bin)
+				r := runOne(ibin, impl, sc, cfg)
 				report(r, sc)
 				for try, last := 0, r; last.Err == "" && last.OtherLoad > cfg.maxOther && try < cfg.retries; try++ {
 					// Something else ran on the machine: the figures are disturbed.
 					fmt.Fprintf(os.Stderr, "runbench:   other load %.0f%% > %.0f%%, again in 3s: ", 100*last.OtherLoad, 100*cfg.maxOther)
 					time.Sleep(3 * time.Second)
-					last = runOne(bin, impl, sc, cfg)
+					last = runOne(ibin, impl, sc, cfg)
 					report(last, sc)
 					if last.Err != "" || last.OtherLoad < r.OtherLoad {
 						r = last // the least disturbed, or the failure
@@ -222,8 +248,11 @@ func run() int {
 		}
 		return 0
 	}
-	if len(cfg.impls) < len(allImpls) || len(cfg.scenarios) < len(allScenarios) {
+	if requested < len(allImpls) || len(cfg.scenarios) < len(allScenarios) {
 		cfg.readme = "" // the README shows full runs only
+	} else if len(cfg.skipped) > 0 && cfg.readme != "" {
+		fmt.Fprintf(os.Stderr, "runbench: not refreshing %s: %s did not run\n", cfg.readme, strings.Join(cfg.skipped, ", "))
+		cfg.readme = ""
 	}
 	if err := writeResults(results, cfg, started); err != nil {
 		fmt.Fprintln(os.Stderr, "runbench: writing results:", err)
@@ -418,6 +447,11 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 func fatalf(format string, a ...any) {

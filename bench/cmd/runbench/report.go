@@ -127,6 +127,9 @@ func markdown(results []scenarioResult, cfg config, started time.Time, st mdStyl
 	if cfg.runs > 1 {
 		fmt.Fprintf(&b, "- %d runs per server and scenario, interleaved; each row is the undisturbed run with the lowest server CPU/msg (RSS/conn for idle)\n", cfg.runs)
 	}
+	if len(cfg.skipped) > 0 {
+		fmt.Fprintf(&b, "- not run (cannot run on this machine): %s\n", strings.Join(cfg.skipped, "; "))
+	}
 	fmt.Fprintf(&b, "- server CPU/msg: the server process's CPU time (user+system, all threads) over the measured window ÷ messages echoed in it\n\n")
 
 	for _, res := range results {

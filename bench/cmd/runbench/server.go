@@ -32,6 +32,9 @@ type serverPlacement struct {
 // startServer runs bin -impl impl and waits for the address it prints.
 func startServer(bin, impl string, pl serverPlacement, runnerCPUs []int, extra ...string) (*server, error) {
 	base, backend := splitImpl(impl)
+	if isCxx(impl) {
+		backend = "" // the C++ server's backend is compiled in
+	}
 	args := append([]string{"-impl", base, "-addr", "127.0.0.1:0", "-contexts", strconv.Itoa(pl.contexts)}, extra...)
 	cmd := exec.Command(bin, args...)
 	env := make([]string, 0, len(os.Environ())+2)
