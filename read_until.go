@@ -27,6 +27,16 @@ func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(
 		completeLater(s.Executor(), opts, func() { h(0, ErrInvalidArgument) })
 		return
 	}
+	if len(opts) == 0 && buf.found.h == nil && len(delim) > 0 {
+		if i := bytes.Index(buf.Bytes(), delim); i >= 0 {
+			// Already buffered (a pipelined request): the buffer itself is
+			// the immediate completion, posted to the stream's executor;
+			// no op, since nothing can cancel or rebind it.
+			buf.found.h, buf.found.n = h, i+len(delim)
+			postTo(s.Executor(), &buf.found)
+			return
+		}
+	}
 	t := transferPool.Get().(*transferOp)
 	t.rs = s
 	t.until = untilState{buf: buf, delim: delim, found: -1}
@@ -77,6 +87,22 @@ func (t *transferOp) untilNext(inStep bool) {
 	default:
 		t.issue(nil) // an empty step carries the options' executors
 	}
+}
+
+// untilFound is the immediate completion of an AsyncReadUntil whose
+// delimiter was already in the buffer at its start and which has no
+// options: it lives in the DynamicBuffer, which the op owns until its
+// handler runs, so completing it takes nothing from a pool. h is nil when
+// none is pending.
+type untilFound struct {
+	h func(n int, err error)
+	n int
+}
+
+func (f *untilFound) run(*runner) {
+	h, n := f.h, f.n
+	f.h = nil // before h, which may start the next read-until
+	h(n, nil)
 }
 
 // run is the completion of a read-until found done at its start (untilNext).

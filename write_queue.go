@@ -87,10 +87,11 @@ type queuedMsg struct {
 	// Cancellation while waiting. mu orders a request with the message's
 	// release: seq changes under it, and a request for an older seq is
 	// stale.
-	mu   sync.Mutex
-	seq  uint64
-	sig  *CancellationSignal
-	stop func() bool
+	mu      sync.Mutex
+	seq     uint64
+	sig     *CancellationSignal
+	stop    func() bool
+	watched bool // watch ran: a request may still hold seq (under q.mu, then the completion's)
 
 	n    int   // the result, for a delivery through the bound executor
 	err  error // ...
@@ -252,6 +253,7 @@ func (q *WriteQueue) flush() {
 // waits).
 func (m *queuedMsg) watch(slot *CancellationSignal, ctx context.Context) {
 	key := m.seq
+	m.watched = true
 	if slot != nil {
 		m.sig = slot
 		slot.install(m, nil, key)
@@ -439,11 +441,17 @@ func (m *queuedMsg) run() {
 	h(n, err)
 }
 
+// release recycles the message. One that was never watched skips mu: no
+// request holds its seq, which then stays as it is (the next use's requests
+// are keyed by it, and a stale one from an earlier use has an older key).
 func (m *queuedMsg) release() {
-	m.mu.Lock()
-	m.unwatch()
-	m.seq++
-	m.mu.Unlock()
+	if m.watched {
+		m.mu.Lock()
+		m.unwatch()
+		m.seq++
+		m.watched = false
+		m.mu.Unlock()
+	}
 	clear(m.bufs)
 	m.bufs = m.bufs[:0]
 	m.q, m.next, m.prev = nil, nil, nil
