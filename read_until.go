@@ -27,8 +27,10 @@ func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(
 		completeLater(s.Executor(), opts, func() { h(0, ErrInvalidArgument) })
 		return
 	}
+	search := 0 // where untilNext starts to search
 	if len(opts) == 0 && buf.found.h == nil && len(delim) > 0 {
-		if i := bytes.Index(buf.Bytes(), delim); i >= 0 {
+		data := buf.Bytes()
+		if i := bytes.Index(data, delim); i >= 0 {
 			// Already buffered (a pipelined request): the buffer itself is
 			// the immediate completion, posted to the stream's executor;
 			// no op, since nothing can cancel or rebind it.
@@ -36,10 +38,11 @@ func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(
 			postTo(s.Executor(), &buf.found)
 			return
 		}
+		search = max(0, len(data)-len(delim)+1)
 	}
 	t := transferPool.Get().(*transferOp)
 	t.rs = s
-	t.until = untilState{buf: buf, delim: delim, found: -1}
+	t.until = untilState{buf: buf, delim: delim, search: search, found: -1}
 	t.cond, t.h = transferAll, h
 	if t.setOptions(opts) {
 		t.abortAtStart(opts)

@@ -152,8 +152,13 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 	}
 	m := msgPool.Get().(*queuedMsg)
 	m.q, m.h = q, h
-	m.bufs = append(m.bufs[:0], b...)
-	m.size = b.Len()
+	if len(b) == 1 { // the common case, without a typed slice copy
+		m.bufs = append(m.bufs[:0], b[0])
+		m.size = len(b[0])
+	} else {
+		m.bufs = append(m.bufs[:0], b...)
+		m.size = b.Len()
+	}
 	var slot *CancellationSignal
 	var ctx context.Context
 	for _, o := range opts {
@@ -362,7 +367,9 @@ func (q *WriteQueue) startLocked() {
 		size += m.size
 		nbufs += len(m.bufs)
 		m.state = msgInFlight
-		m.unwatch()
+		if m.watched {
+			m.unwatch()
+		}
 	}
 	q.first = m
 	if m == nil {
@@ -452,7 +459,9 @@ func (m *queuedMsg) release() {
 		m.watched = false
 		m.mu.Unlock()
 	}
-	clear(m.bufs)
+	for i := range m.bufs { // short: cheaper than clear's bulk barrier
+		m.bufs[i] = nil
+	}
 	m.bufs = m.bufs[:0]
 	m.q, m.next, m.prev = nil, nil, nil
 	m.h, m.ex, m.exOpt, m.immOpt = nil, nil, nil, nil
