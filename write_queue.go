@@ -48,6 +48,8 @@ type WriteQueue struct {
 	bufs  [][]byte   // its buffers (slice headers), given to AsyncWrite
 	opts  [2]OpOption
 	rest  *queuedMsg // messages whose handlers are still to run, during delivery
+	restN int        // bytes of the batch's n that are theirs
+	rerr  error      // the batch's error
 	onH   func(n int, err error)
 }
 
@@ -325,10 +327,12 @@ func (m *queuedMsg) cancelOp(_ *op, key uint64, ct CancellationType) {
 }
 
 // start writes the batch that begins with first: count messages linked by
-// next.
+// next, whose buffers q.bufs holds (unless count is 1: then first's own).
 func (q *WriteQueue) start(first *queuedMsg, count int) {
 	q.batch, q.lone = first, count == 1
 	if q.lone {
+		clear(q.bufs)
+		q.bufs = q.bufs[:0]
 		opts := q.opts[:0]
 		for _, o := range [...]OpOption{first.exOpt, first.immOpt} {
 			if o != nil {
@@ -339,10 +343,6 @@ func (q *WriteQueue) start(first *queuedMsg, count int) {
 		// executor that runs inline): nothing of q is touched after it.
 		AsyncWrite(q.s, first.bufs, q.onH, opts...)
 		return
-	}
-	q.bufs = q.bufs[:0]
-	for m := first; m != nil; m = m.next {
-		q.bufs = append(q.bufs, m.bufs...)
 	}
 	AsyncWrite(q.s, q.bufs, q.onH)
 }
@@ -366,6 +366,11 @@ func (q *WriteQueue) startLocked() {
 		count++
 		size += m.size
 		nbufs += len(m.bufs)
+		if len(m.bufs) == 1 {
+			q.bufs = append(q.bufs, m.bufs[0])
+		} else {
+			q.bufs = append(q.bufs, m.bufs...)
+		}
 		m.state = msgInFlight
 		if m.watched {
 			m.unwatch()
@@ -407,16 +412,10 @@ func (q *WriteQueue) onBatch(n int, err error) {
 	q.batch = nil
 	clear(q.bufs)
 	q.bufs = q.bufs[:0]
-	for m := first; m != nil; m = m.next {
-		got := min(m.size, n)
-		n -= got
-		m.n, m.err = got, err
-	}
-	q.rest = first
+	q.rest, q.restN, q.rerr = first, n, err
 	defer q.afterBatch()
 	for q.rest != nil {
-		m := q.rest
-		q.rest = m.next
+		m := q.rest.take()
 		if m.ex != nil && !lone {
 			m.ex.Post(m.runF)
 			continue
@@ -425,19 +424,30 @@ func (q *WriteQueue) onBatch(n int, err error) {
 	}
 }
 
+// take unlinks the first of q.rest and gives it its share of the batch's
+// result: the messages are visited once, in call order.
+func (m *queuedMsg) take() *queuedMsg {
+	q := m.q
+	q.rest = m.next
+	got := min(m.size, q.restN)
+	q.restN -= got
+	m.n, m.err = got, q.rerr
+	return m
+}
+
 // afterBatch starts the next batch. If a handler panicked, the messages
 // whose handlers had not run yet get them posted first, so that each still
 // runs exactly once.
 func (q *WriteQueue) afterBatch() {
 	for q.rest != nil {
-		m := q.rest
-		q.rest = m.next
+		m := q.rest.take()
 		ex := m.ex
 		if ex == nil {
 			ex = q.s.Executor()
 		}
 		ex.Post(m.runF)
 	}
+	q.rerr = nil
 	q.next()
 }
 
