@@ -439,3 +439,167 @@ func TestAsyncReadUntilBufferedAllocs(t *testing.T) {
 		t.Fatalf("buffered AsyncReadUntil: %.1f allocs, want 0", allocs)
 	}
 }
+
+// bufferedLines returns a buffer holding k lines, "0\n" to "k-1\n".
+func bufferedLines(k int) *DynamicBuffer {
+	db := NewDynamicBuffer(0)
+	for i := range k {
+		fmt.Fprintf(db, "%d\n", i)
+	}
+	return db
+}
+
+// readLines reads the lines of db one AsyncReadUntil at a time on s, each
+// started from the last one's handler, calling each(i) with the line's
+// number in its handler, until each returns false or db is empty.
+func readLines(t *testing.T, s AsyncReadStream, db *DynamicBuffer, each func(i int) bool) {
+	var next func()
+	next = func() {
+		AsyncReadUntil(s, db, []byte("\n"), func(n int, err error) {
+			if err != nil {
+				t.Errorf("line: %v", err)
+				return
+			}
+			var i int
+			fmt.Sscanf(string(db.Bytes()[:n]), "%d", &i)
+			db.Consume(n)
+			if each(i) && db.Len() > 0 {
+				next()
+			}
+		})
+	}
+	next()
+}
+
+// TestAsyncReadUntilBufferedChain: the read-untils that handlers of
+// buffered ones start run in the same task of the executor (see
+// untilFound): Run still counts each handler, runs them in order, and a
+// chain longer than maxFoundChain goes on through a new task.
+func TestAsyncReadUntilBufferedChain(t *testing.T) {
+	ctx := newTestContext(t)
+	_, s := connectedPair(t, ctx)
+	const k = 3*maxFoundChain + 5
+	var got []int
+	readLines(t, s, bufferedLines(k), func(i int) bool { got = append(got, i); return true })
+	if n := ctx.Run(); n != k {
+		t.Errorf("Run ran %d handlers, want %d", n, k)
+	}
+	if len(got) != k || !slices.IsSorted(got) || got[k-1] != k-1 {
+		t.Fatalf("handlers saw lines %v", got)
+	}
+}
+
+// TestAsyncReadUntilBufferedRunOne: RunOne and PollOne run one handler,
+// chained or not.
+func TestAsyncReadUntilBufferedRunOne(t *testing.T) {
+	ctx := newTestContext(t)
+	_, s := connectedPair(t, ctx)
+	var got []int
+	readLines(t, s, bufferedLines(4), func(i int) bool { got = append(got, i); return true })
+	for want := 1; want <= 4; want++ {
+		run := ctx.RunOne
+		if want%2 == 0 {
+			run = ctx.PollOne
+		}
+		if n := run(); n != 1 || len(got) != want {
+			t.Fatalf("run %d: ran %d handlers, %d lines read; want 1, %d", want, n, len(got), want)
+		}
+	}
+}
+
+// TestAsyncReadUntilBufferedStop: a handler that stops the context ends
+// the chain: the read-until it started runs after Restart, once.
+func TestAsyncReadUntilBufferedStop(t *testing.T) {
+	ctx := newTestContext(t)
+	_, s := connectedPair(t, ctx)
+	var got []int
+	readLines(t, s, bufferedLines(4), func(i int) bool {
+		got = append(got, i)
+		if i == 1 {
+			ctx.Stop()
+		}
+		return true
+	})
+	ctx.Run()
+	if !slices.Equal(got, []int{0, 1}) {
+		t.Fatalf("before Stop took effect: lines %v, want [0 1]", got)
+	}
+	ctx.Restart()
+	ctx.Run()
+	if !slices.Equal(got, []int{0, 1, 2, 3}) {
+		t.Fatalf("after Restart: lines %v, want [0 1 2 3]", got)
+	}
+}
+
+// TestAsyncReadUntilBufferedPanic: a handler that starts the next
+// read-until and then panics does not lose it: it runs once, in the next
+// Run.
+func TestAsyncReadUntilBufferedPanic(t *testing.T) {
+	ctx := newTestContext(t)
+	_, s := connectedPair(t, ctx)
+	var got []int
+	readLines(t, s, bufferedLines(4), func(i int) bool {
+		got = append(got, i)
+		return true
+	})
+	db := bufferedLines(3)
+	var seen []int
+	readLines(t, s, db, func(i int) bool {
+		seen = append(seen, i)
+		if i == 1 {
+			AsyncReadUntil(s, db, []byte("\n"), func(n int, err error) { seen = append(seen, 100+n) })
+			panic("handler panics")
+		}
+		return true
+	})
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("Run did not pass the panic on")
+			}
+		}()
+		ctx.Run()
+	}()
+	ctx.Restart()
+	ctx.Run()
+	if !slices.Equal(seen, []int{0, 1, 102}) || !slices.Equal(got, []int{0, 1, 2, 3}) {
+		t.Fatalf("lines %v and %v, want [0 1 102] and [0 1 2 3]", seen, got)
+	}
+}
+
+// TestAsyncReadUntilBufferedOtherExecutor: a read-until started by such a
+// handler on a stream of another context (or strand) runs there, not in the
+// task of the first.
+func TestAsyncReadUntilBufferedOtherExecutor(t *testing.T) {
+	ctxA, ctxB := newTestContext(t), newTestContext(t)
+	_, sA := connectedPair(t, ctxA)
+	_, sB := connectedPair(t, ctxB)
+	strand := NewStrand(ctxA.Executor())
+	sS := NewTCPSocket(strand)
+	db := bufferedLines(3)
+	var order []string
+	AsyncReadUntil(sA, db, []byte("\n"), func(n int, err error) {
+		order = append(order, "A")
+		db.Consume(n)
+		AsyncReadUntil(sB, db, []byte("\n"), func(n int, err error) {
+			order = append(order, "B")
+			db.Consume(n)
+			AsyncReadUntil(sS, db, []byte("\n"), func(n int, err error) {
+				if strand.running.Load() != goid() {
+					t.Error("the strand's handler ran outside the strand", strand.running.Load(), goid())
+				}
+				order = append(order, "S")
+			})
+		})
+	})
+	ctxA.Run()
+	if !slices.Equal(order, []string{"A"}) {
+		t.Fatalf("after A's Run: %v, want [A]", order)
+	}
+	ctxB.Run()
+	ctxA.Restart()
+	ctxA.Run()
+	if !slices.Equal(order, []string{"A", "B", "S"}) {
+		t.Fatalf("handlers ran %v, want [A B S]", order)
+	}
+}

@@ -3,6 +3,7 @@ package asio
 import (
 	"bytes"
 	"io"
+	"sync/atomic"
 )
 
 // untilState is the part of a transferOp that AsyncReadUntil adds.
@@ -28,14 +29,10 @@ func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(
 		return
 	}
 	search := 0 // where untilNext starts to search
-	if len(opts) == 0 && buf.found.h == nil && len(delim) > 0 {
+	if st := buf.found.st.Load(); len(opts) == 0 && len(delim) > 0 && (st&foundPhase == foundIdle || st&foundPhase == foundRunning) {
 		data := buf.Bytes()
 		if i := bytes.Index(data, delim); i >= 0 {
-			// Already buffered (a pipelined request): the buffer itself is
-			// the immediate completion, posted to the stream's executor;
-			// no op, since nothing can cancel or rebind it.
-			buf.found.h, buf.found.n = h, i+len(delim)
-			postTo(s.Executor(), &buf.found)
+			buf.found.complete(s.Executor(), h, i+len(delim), st)
 			return
 		}
 		search = max(0, len(data)-len(delim)+1)
@@ -92,20 +89,109 @@ func (t *transferOp) untilNext(inStep bool) {
 	}
 }
 
-// untilFound is the immediate completion of an AsyncReadUntil whose
-// delimiter was already in the buffer at its start and which has no
-// options: it lives in the DynamicBuffer, which the op owns until its
-// handler runs, so completing it takes nothing from a pool. h is nil when
-// none is pending.
+// untilFound is the immediate completion of an AsyncReadUntil that has no
+// options and whose delimiter was already in the buffer at its start (a
+// pipelined request): it lives in the DynamicBuffer, which the op owns
+// until its handler runs, so completing it takes no op from a pool.
+//
+// It is posted to the stream's executor, unless it was started by the
+// handler of the buffer's last such completion, on the same executor: it
+// then runs in the same executor task, once that handler has returned (as
+// Asio's scheduler runs the handlers a handler posts from its thread-private
+// queue), without a round through the executor's queue. So a run of
+// pipelined requests costs one post, not one each. The chain ends after
+// maxFoundChain handlers, when the context stops, at once under RunOne and
+// PollOne, and in a task run by a user's executor; the next is posted then.
+//
+// st orders the buffer's owner (any goroutine) with the task. It holds a
+// phase in its low bits and a generation above them, which each post
+// renews, so that a task whose handler started a read-until posted
+// elsewhere (another executor) can no longer change the state the new
+// task owns. h and n are written by AsyncReadUntil before it moves st from
+// idle or running to posted (a new generation; then it posts) or from
+// running to rearmed (the task runs it), and read by the task after it
+// sees posted or rearmed.
 type untilFound struct {
-	h func(n int, err error)
-	n int
+	st atomic.Uint64
+	h  func(n int, err error)
+	n  int
+	ex Executor // where it is posted and runs
 }
 
-func (f *untilFound) run(*runner) {
-	h, n := f.h, f.n
-	f.h = nil // before h, which may start the next read-until
-	h(n, nil)
+// The phases of an untilFound.
+const (
+	foundIdle    = iota // none pending, no handler running
+	foundPosted         // h and n pending, the task posted (or about to run them)
+	foundRunning        // the task runs a handler
+	foundRearmed        // that handler started another: h and n pending for the task
+
+	foundPhase = 3 // the mask of the phase in st
+	foundGen   = 4 // one generation
+)
+
+// maxFoundChain bounds the handlers one task runs in a row, so that a
+// buffer full of requests does not hold the executor's other handlers
+// back for long.
+const maxFoundChain = 16
+
+// complete makes h(n, nil) the buffer's pending completion on ex; st is
+// what AsyncReadUntil last saw, idle or running.
+func (f *untilFound) complete(ex Executor, h func(int, error), n int, st uint64) {
+	f.h, f.n = h, n
+	for {
+		if st&foundPhase == foundRunning && sameExecutor(ex, f.ex) {
+			if f.st.CompareAndSwap(st, st&^foundPhase|foundRearmed) {
+				return // run runs it when the handler that started it returns
+			}
+		} else if f.st.CompareAndSwap(st, st&^foundPhase+foundGen|foundPosted) {
+			break
+		}
+		st = f.st.Load() // the running handler returned meanwhile: idle
+	}
+	f.ex = ex
+	postTo(ex, f)
+}
+
+func (f *untilFound) run(r *runner) {
+	gen := f.st.Load() &^ foundPhase // posted, by this task's post
+	defer f.end(gen)
+	for i := 1; ; i++ {
+		h, n := f.h, f.n
+		f.h = nil
+		f.st.Store(gen | foundRunning)
+		h(n, nil)
+		if i == maxFoundChain || r == nil || r.one || r.c.halt.Load() || !f.st.CompareAndSwap(gen|foundRearmed, gen|foundPosted) {
+			return
+		}
+		r.chained++ // counted as a handler run, with no work of its own
+	}
+}
+
+// end follows the task's last handler, or its panic: a completion that
+// handler started and the task did not run is posted. One it started on
+// another executor (a newer generation) is that post's, not this task's.
+func (f *untilFound) end(gen uint64) {
+	if f.st.CompareAndSwap(gen|foundRunning, gen) { // idle
+		return
+	}
+	if f.st.CompareAndSwap(gen|foundRearmed, gen+foundGen|foundPosted) {
+		postTo(f.ex, f)
+	}
+}
+
+// sameExecutor reports whether a and b are the same executor of the
+// library's (a user's executor may not be comparable: it is never the
+// same here).
+func sameExecutor(a, b Executor) bool {
+	switch a := a.(type) {
+	case ioExecutor:
+		b, ok := b.(ioExecutor)
+		return ok && a.c == b.c
+	case *Strand:
+		b, ok := b.(*Strand)
+		return ok && a == b
+	}
+	return false
 }
 
 // run is the completion of a read-until found done at its start (untilNext).
