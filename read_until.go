@@ -19,7 +19,12 @@ type untilState struct {
 // number of bytes up to and including the first delim (buf may hold more
 // after it). It completes with ErrMessageTooLong when buf reaches its
 // maximum first, and io.EOF when the peer closes first. If buf already
-// holds delim, it still completes through the executor, never inline.
+// holds delim, it still completes through the executor, never inline: when
+// it has no options and is started from the handler of such a completion
+// on the same buffer and executor (a server reading pipelined requests),
+// its handler runs in that handler's executor task, right after it
+// returns, instead of being queued behind the executor's other handlers
+// (at most 16 in a row).
 func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(n int, err error), opts ...OpOption) {
 	if h == nil {
 		panic("asio: nil handler")
