@@ -603,3 +603,25 @@ func TestAsyncReadUntilBufferedOtherExecutor(t *testing.T) {
 		t.Fatalf("handlers ran %v, want [A B S]", order)
 	}
 }
+
+// TestIndexDelim: indexDelim is bytes.Index, for short and long
+// delimiters, at the edges of the data, and over near misses.
+func TestIndexDelim(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	datas := []string{"", "\r", "\r\n", "\r\n\r", "\r\n\r\n", "a\r\n\r\nb", "\r\r\n\r\r\n\r\n", strings.Repeat("\r\n", 100) + "\r\n\r\n"}
+	for range 500 {
+		b := make([]byte, rng.Intn(300))
+		for i := range b {
+			b[i] = "\r\nab"[rng.Intn(4)]
+		}
+		datas = append(datas, string(b))
+	}
+	delims := []string{"\n", "\r\n", "\r\n\r\n", "ab\r", "\r\n\r\n\r\n\r\n", "\r\n\r\n\r\n\r\n\r"}
+	for _, d := range datas {
+		for _, delim := range delims {
+			if got, want := indexDelim([]byte(d), []byte(delim)), bytes.Index([]byte(d), []byte(delim)); got != want {
+				t.Fatalf("indexDelim(%q, %q) = %d, want %d", d, delim, got, want)
+			}
+		}
+	}
+}

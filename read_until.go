@@ -36,7 +36,7 @@ func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(
 	search := 0 // where untilNext starts to search
 	if st := buf.found.st.Load(); len(opts) == 0 && len(delim) > 0 && (st&foundPhase == foundIdle || st&foundPhase == foundRunning) {
 		data := buf.Bytes()
-		if i := bytes.Index(data, delim); i >= 0 {
+		if i := indexDelim(data, delim); i >= 0 {
 			buf.found.complete(s.Executor(), h, i+len(delim), st)
 			return
 		}
@@ -63,7 +63,7 @@ func (t *transferOp) untilNext(inStep bool) {
 	u.grow = 0
 	i := -1
 	if len(u.delim) > 0 {
-		i = bytes.Index(data[u.search:], u.delim)
+		i = indexDelim(data[u.search:], u.delim)
 	}
 	switch {
 	case len(u.delim) == 0:
@@ -201,6 +201,34 @@ func sameExecutor(a, b Executor) bool {
 
 // run is the completion of a read-until found done at its start (untilNext).
 func (t *transferOp) run(*runner) { t.untilStep(0, nil) }
+
+// indexDelim is bytes.Index for a read-until's delimiter. A short one
+// (CRLF, an HTTP head's CRLFCRLF) is found by IndexByte of its first byte
+// and a compare in place: bytes.Index calls a compare for each candidate
+// and, past 64 bytes of data, gives up on IndexByte after a few false
+// candidates (each line of a head is one), which costs a pipelined request
+// more than the search itself.
+func indexDelim(data, delim []byte) int {
+	if len(delim) > 8 || len(delim) == 0 {
+		return bytes.Index(data, delim)
+	}
+	c0, rest := delim[0], delim[1:]
+	for i := 0; i+len(delim) <= len(data); i++ {
+		j := bytes.IndexByte(data[i:len(data)-len(rest)], c0)
+		if j < 0 {
+			return -1
+		}
+		i += j
+		k := 0
+		for k < len(rest) && data[i+1+k] == rest[k] {
+			k++
+		}
+		if k == len(rest) {
+			return i
+		}
+	}
+	return -1
+}
 
 // untilRoom returns the free space the next read of a read-until offers:
 // the free space the buffer has (after compaction), or as much as it holds
