@@ -1,9 +1,6 @@
 package asio
 
-import (
-	"bytes"
-	"io"
-)
+import "io"
 
 // SyncWriteStream is a stream with a blocking WriteSome (TCPSocket has one).
 type SyncWriteStream interface {
@@ -72,7 +69,7 @@ func ReadUntil(s SyncReadStream, buf *DynamicBuffer, delim []byte) (int, error) 
 	search := 0
 	for {
 		data := buf.Bytes()
-		if i := bytes.Index(data[search:], delim); i >= 0 {
+		if i := indexDelim(data[search:], delim); i >= 0 {
 			return search + i + len(delim), nil
 		}
 		search = max(0, len(data)-len(delim)+1)

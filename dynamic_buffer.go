@@ -18,6 +18,8 @@ type DynamicBuffer struct {
 	r, w int // readable bytes are buf[r:w]
 	prep int // bytes after w that the last Prepare returned and Commit may still make readable
 	max  int // 0: no limit; < 0: holds nothing
+
+	found untilFound // AsyncReadUntil's completion when the delimiter was already in
 }
 
 // keepCap is the largest backing array an emptied buffer keeps.

@@ -57,6 +57,8 @@ type IOContext struct {
 type runner struct {
 	c        *IOContext // the context it runs
 	finished int64      // ops of c whose handlers it ran, not yet added to c.stats
+	chained  int        // handlers run inside another's task (untilFound), not yet counted
+	one      bool       // RunOne or PollOne: a task runs one handler, none chained
 	gid      uint64
 	batch    opList
 	tasks    [runBatch]runnable // handlers taken from the queue at once
@@ -172,7 +174,7 @@ func (c *IOContext) Restart() {
 // after the first handler.
 func (c *IOContext) loop(block bool, deadline int64, one bool) int {
 	r := runnerPool.Get().(*runner)
-	r.gid, r.c = goidInto(&r.stack), c
+	r.gid, r.c, r.one = goidInto(&r.stack), c, one
 	c.mu.Lock()
 	if c.shutting {
 		c.mu.Unlock()
@@ -205,6 +207,7 @@ func (c *IOContext) leave(r *runner) {
 	c.mu.Lock()
 	c.removeRunnerLocked(r)
 	c.mu.Unlock()
+	r.c, r.chained, r.one = nil, 0, false
 	runnerPool.Put(r)
 }
 
@@ -324,7 +327,9 @@ func (c *IOContext) requeue(r *runner) int {
 		}
 		c.mu.Unlock()
 	}
-	c.stats.handlers.Add(int64(done))
+	c.stats.handlers.Add(int64(done + r.chained))
+	ran := done + r.chained
+	r.chained = 0
 	if r.finished != 0 {
 		c.stats.finished.Add(r.finished)
 		r.finished = 0
@@ -337,7 +342,7 @@ func (c *IOContext) requeue(r *runner) int {
 	if c.work.Add(-int64(done)) == 0 {
 		c.Stop()
 	}
-	return done
+	return ran
 }
 
 // waitIdleLocked waits, mu held, until another goroutine queues a handler,
@@ -652,6 +657,7 @@ func (c *IOContext) Close() error {
 func (c *IOContext) drain(aborted *opList) {
 	r := runnerPool.Get().(*runner)
 	r.gid = goidInto(&r.stack)
+	r.one = true // one handler per task: nothing counts chained ones here
 	c.mu.Lock()
 	c.runners = append(c.runners, r)
 	var foreign opList

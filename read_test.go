@@ -3,8 +3,10 @@ package asio
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -325,5 +327,301 @@ func TestAsyncReadUntilNilBuffer(t *testing.T) {
 	ctx.Run()
 	if !errors.Is(got, ErrInvalidArgument) {
 		t.Fatalf("nil buffer: %v, want ErrInvalidArgument", got)
+	}
+}
+
+// TestAsyncReadUntilPipelined: requests pipelined in one write over a
+// loopback socket, each read with one AsyncReadUntil started from the
+// handler of the last, so that all but the first find their delimiter
+// already buffered: each handler runs once, in order, never inside
+// AsyncReadUntil, on the context's Run, with the length of its request.
+func TestAsyncReadUntilPipelined(t *testing.T) {
+	ctx := newTestContext(t)
+	c, s := connectedPair(t, ctx)
+	var reqs []string
+	var all []byte
+	for i := range 50 {
+		r := fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i*i)
+		reqs = append(reqs, r)
+		all = append(all, r...)
+	}
+	if _, err := c.WriteSome([][]byte{all}); err != nil {
+		t.Fatal(err)
+	}
+	db := NewDynamicBuffer(0)
+	var got []string
+	inside, calls := false, 0
+	var next func()
+	next = func() {
+		inside = true
+		AsyncReadUntil(s, db, []byte("\r\n\r\n"), func(n int, err error) {
+			calls++
+			if inside {
+				t.Error("handler ran inside AsyncReadUntil")
+			}
+			if err != nil {
+				t.Errorf("request %d: %v", len(got), err)
+				return
+			}
+			got = append(got, string(db.Bytes()[:n]))
+			db.Consume(n)
+			if len(got) < len(reqs) {
+				next()
+			}
+		})
+		inside = false
+	}
+	next()
+	ctx.Run()
+	if calls != len(reqs) || !slices.Equal(got, reqs) {
+		t.Fatalf("%d handler calls, requests %q; want %d, %q", calls, got, len(reqs), reqs)
+	}
+}
+
+// TestAsyncReadUntilBufferedAtClose: a read-until whose delimiter was
+// already buffered and whose handler has not run yet when the context
+// closes completes exactly once, in Close's drain, with its result; a
+// second one started on the same buffer meanwhile (the first still owns
+// it: a misuse the buffered path must survive) completes once too.
+func TestAsyncReadUntilBufferedAtClose(t *testing.T) {
+	ctx := newTestContext(t)
+	_, s := connectedPair(t, ctx)
+	db := NewDynamicBuffer(0)
+	db.Write([]byte("one\ntwo\n"))
+	var ns []int
+	AsyncReadUntil(s, db, []byte("\n"), func(n int, err error) {
+		if err != nil {
+			t.Errorf("first: %v", err)
+		}
+		ns = append(ns, n)
+	})
+	AsyncReadUntil(s, db, []byte("two\n"), func(n int, err error) {
+		if err != nil {
+			t.Errorf("second: %v", err)
+		}
+		ns = append(ns, n)
+	})
+	if len(ns) != 0 {
+		t.Fatal("a handler ran inside AsyncReadUntil")
+	}
+	if err := ctx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ns, []int{4, 8}) {
+		t.Fatalf("handlers got %v, want [4 8]", ns)
+	}
+}
+
+// TestAsyncReadUntilBufferedAllocs: a read-until whose delimiter is
+// already buffered allocates nothing.
+func TestAsyncReadUntilBufferedAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector (sync.Pool drops items)")
+	}
+	ctx := newTestContext(t)
+	_, s := connectedPair(t, ctx)
+	db := NewDynamicBuffer(0)
+	db.Write(bytes.Repeat([]byte("a line\n"), 200))
+	nl := []byte("\n")
+	onLine := func(n int, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		db.Consume(n)
+	}
+	readLine := func() {
+		AsyncReadUntil(s, db, nl, onLine)
+		ctx.Restart()
+		ctx.Poll()
+	}
+	readLine()
+	if allocs := testing.AllocsPerRun(100, readLine); allocs > 0 {
+		t.Fatalf("buffered AsyncReadUntil: %.1f allocs, want 0", allocs)
+	}
+}
+
+// bufferedLines returns a buffer holding k lines, "0\n" to "k-1\n".
+func bufferedLines(k int) *DynamicBuffer {
+	db := NewDynamicBuffer(0)
+	for i := range k {
+		fmt.Fprintf(db, "%d\n", i)
+	}
+	return db
+}
+
+// readLines reads the lines of db one AsyncReadUntil at a time on s, each
+// started from the last one's handler, calling each(i) with the line's
+// number in its handler, until each returns false or db is empty.
+func readLines(t *testing.T, s AsyncReadStream, db *DynamicBuffer, each func(i int) bool) {
+	var next func()
+	next = func() {
+		AsyncReadUntil(s, db, []byte("\n"), func(n int, err error) {
+			if err != nil {
+				t.Errorf("line: %v", err)
+				return
+			}
+			var i int
+			fmt.Sscanf(string(db.Bytes()[:n]), "%d", &i)
+			db.Consume(n)
+			if each(i) && db.Len() > 0 {
+				next()
+			}
+		})
+	}
+	next()
+}
+
+// TestAsyncReadUntilBufferedChain: the read-untils that handlers of
+// buffered ones start run in the same task of the executor (see
+// untilFound): Run still counts each handler, runs them in order, and a
+// chain longer than maxFoundChain goes on through a new task.
+func TestAsyncReadUntilBufferedChain(t *testing.T) {
+	ctx := newTestContext(t)
+	_, s := connectedPair(t, ctx)
+	const k = 3*maxFoundChain + 5
+	var got []int
+	readLines(t, s, bufferedLines(k), func(i int) bool { got = append(got, i); return true })
+	if n := ctx.Run(); n != k {
+		t.Errorf("Run ran %d handlers, want %d", n, k)
+	}
+	if len(got) != k || !slices.IsSorted(got) || got[k-1] != k-1 {
+		t.Fatalf("handlers saw lines %v", got)
+	}
+}
+
+// TestAsyncReadUntilBufferedRunOne: RunOne and PollOne run one handler,
+// chained or not.
+func TestAsyncReadUntilBufferedRunOne(t *testing.T) {
+	ctx := newTestContext(t)
+	_, s := connectedPair(t, ctx)
+	var got []int
+	readLines(t, s, bufferedLines(4), func(i int) bool { got = append(got, i); return true })
+	for want := 1; want <= 4; want++ {
+		run := ctx.RunOne
+		if want%2 == 0 {
+			run = ctx.PollOne
+		}
+		if n := run(); n != 1 || len(got) != want {
+			t.Fatalf("run %d: ran %d handlers, %d lines read; want 1, %d", want, n, len(got), want)
+		}
+	}
+}
+
+// TestAsyncReadUntilBufferedStop: a handler that stops the context ends
+// the chain: the read-until it started runs after Restart, once.
+func TestAsyncReadUntilBufferedStop(t *testing.T) {
+	ctx := newTestContext(t)
+	_, s := connectedPair(t, ctx)
+	var got []int
+	readLines(t, s, bufferedLines(4), func(i int) bool {
+		got = append(got, i)
+		if i == 1 {
+			ctx.Stop()
+		}
+		return true
+	})
+	ctx.Run()
+	if !slices.Equal(got, []int{0, 1}) {
+		t.Fatalf("before Stop took effect: lines %v, want [0 1]", got)
+	}
+	ctx.Restart()
+	ctx.Run()
+	if !slices.Equal(got, []int{0, 1, 2, 3}) {
+		t.Fatalf("after Restart: lines %v, want [0 1 2 3]", got)
+	}
+}
+
+// TestAsyncReadUntilBufferedPanic: a handler that starts the next
+// read-until and then panics does not lose it: it runs once, in the next
+// Run.
+func TestAsyncReadUntilBufferedPanic(t *testing.T) {
+	ctx := newTestContext(t)
+	_, s := connectedPair(t, ctx)
+	var got []int
+	readLines(t, s, bufferedLines(4), func(i int) bool {
+		got = append(got, i)
+		return true
+	})
+	db := bufferedLines(3)
+	var seen []int
+	readLines(t, s, db, func(i int) bool {
+		seen = append(seen, i)
+		if i == 1 {
+			AsyncReadUntil(s, db, []byte("\n"), func(n int, err error) { seen = append(seen, 100+n) })
+			panic("handler panics")
+		}
+		return true
+	})
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("Run did not pass the panic on")
+			}
+		}()
+		ctx.Run()
+	}()
+	ctx.Restart()
+	ctx.Run()
+	if !slices.Equal(seen, []int{0, 1, 102}) || !slices.Equal(got, []int{0, 1, 2, 3}) {
+		t.Fatalf("lines %v and %v, want [0 1 102] and [0 1 2 3]", seen, got)
+	}
+}
+
+// TestAsyncReadUntilBufferedOtherExecutor: a read-until started by such a
+// handler on a stream of another context (or strand) runs there, not in the
+// task of the first.
+func TestAsyncReadUntilBufferedOtherExecutor(t *testing.T) {
+	ctxA, ctxB := newTestContext(t), newTestContext(t)
+	_, sA := connectedPair(t, ctxA)
+	_, sB := connectedPair(t, ctxB)
+	strand := NewStrand(ctxA.Executor())
+	sS := NewTCPSocket(strand)
+	db := bufferedLines(3)
+	var order []string
+	AsyncReadUntil(sA, db, []byte("\n"), func(n int, err error) {
+		order = append(order, "A")
+		db.Consume(n)
+		AsyncReadUntil(sB, db, []byte("\n"), func(n int, err error) {
+			order = append(order, "B")
+			db.Consume(n)
+			AsyncReadUntil(sS, db, []byte("\n"), func(n int, err error) {
+				if strand.running.Load() != goid() {
+					t.Error("the strand's handler ran outside the strand", strand.running.Load(), goid())
+				}
+				order = append(order, "S")
+			})
+		})
+	})
+	ctxA.Run()
+	if !slices.Equal(order, []string{"A"}) {
+		t.Fatalf("after A's Run: %v, want [A]", order)
+	}
+	ctxB.Run()
+	ctxA.Restart()
+	ctxA.Run()
+	if !slices.Equal(order, []string{"A", "B", "S"}) {
+		t.Fatalf("handlers ran %v, want [A B S]", order)
+	}
+}
+
+// TestIndexDelim: indexDelim is bytes.Index, for short and long
+// delimiters, at the edges of the data, and over near misses.
+func TestIndexDelim(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	datas := []string{"", "\r", "\r\n", "\r\n\r", "\r\n\r\n", "a\r\n\r\nb", "\r\r\n\r\r\n\r\n", strings.Repeat("\r\n", 100) + "\r\n\r\n"}
+	for range 500 {
+		b := make([]byte, rng.Intn(300))
+		for i := range b {
+			b[i] = "\r\nab"[rng.Intn(4)]
+		}
+		datas = append(datas, string(b))
+	}
+	delims := []string{"\n", "\r\n", "\r\n\r\n", "ab\r", "\r\n\r\n\r\n\r\n", "\r\n\r\n\r\n\r\n\r"}
+	for _, d := range datas {
+		for _, delim := range delims {
+			if got, want := indexDelim([]byte(d), []byte(delim)), bytes.Index([]byte(d), []byte(delim)); got != want {
+				t.Fatalf("indexDelim(%q, %q) = %d, want %d", d, delim, got, want)
+			}
+		}
 	}
 }

@@ -3,6 +3,7 @@ package asio
 import (
 	"bytes"
 	"io"
+	"sync/atomic"
 )
 
 // untilState is the part of a transferOp that AsyncReadUntil adds.
@@ -18,7 +19,12 @@ type untilState struct {
 // number of bytes up to and including the first delim (buf may hold more
 // after it). It completes with ErrMessageTooLong when buf reaches its
 // maximum first, and io.EOF when the peer closes first. If buf already
-// holds delim, it still completes through the executor, never inline.
+// holds delim, it still completes through the executor, never inline: when
+// it has no options and is started from the handler of such a completion
+// on the same buffer and executor (a server reading pipelined requests),
+// its handler runs in that handler's executor task, right after it
+// returns, instead of being queued behind the executor's other handlers
+// (at most 16 in a row).
 func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(n int, err error), opts ...OpOption) {
 	if h == nil {
 		panic("asio: nil handler")
@@ -27,9 +33,18 @@ func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(
 		completeLater(s.Executor(), opts, func() { h(0, ErrInvalidArgument) })
 		return
 	}
+	search := 0 // where untilNext starts to search
+	if st := buf.found.st.Load(); len(opts) == 0 && len(delim) > 0 && (st&foundPhase == foundIdle || st&foundPhase == foundRunning) {
+		data := buf.Bytes()
+		if i := indexDelim(data, delim); i >= 0 {
+			buf.found.complete(s.Executor(), h, i+len(delim), st)
+			return
+		}
+		search = max(0, len(data)-len(delim)+1)
+	}
 	t := transferPool.Get().(*transferOp)
 	t.rs = s
-	t.until = untilState{buf: buf, delim: delim, found: -1}
+	t.until = untilState{buf: buf, delim: delim, search: search, found: -1}
 	t.cond, t.h = transferAll, h
 	if t.setOptions(opts) {
 		t.abortAtStart(opts)
@@ -48,7 +63,7 @@ func (t *transferOp) untilNext(inStep bool) {
 	u.grow = 0
 	i := -1
 	if len(u.delim) > 0 {
-		i = bytes.Index(data[u.search:], u.delim)
+		i = indexDelim(data[u.search:], u.delim)
 	}
 	switch {
 	case len(u.delim) == 0:
@@ -79,8 +94,141 @@ func (t *transferOp) untilNext(inStep bool) {
 	}
 }
 
+// untilFound is the immediate completion of an AsyncReadUntil that has no
+// options and whose delimiter was already in the buffer at its start (a
+// pipelined request): it lives in the DynamicBuffer, which the op owns
+// until its handler runs, so completing it takes no op from a pool.
+//
+// It is posted to the stream's executor, unless it was started by the
+// handler of the buffer's last such completion, on the same executor: it
+// then runs in the same executor task, once that handler has returned (as
+// Asio's scheduler runs the handlers a handler posts from its thread-private
+// queue), without a round through the executor's queue. So a run of
+// pipelined requests costs one post, not one each. The chain ends after
+// maxFoundChain handlers, when the context stops, at once under RunOne and
+// PollOne, and in a task run by a user's executor; the next is posted then.
+//
+// st orders the buffer's owner (any goroutine) with the task. It holds a
+// phase in its low bits and a generation above them, which each post
+// renews, so that a task whose handler started a read-until posted
+// elsewhere (another executor) can no longer change the state the new
+// task owns. h and n are written by AsyncReadUntil before it moves st from
+// idle or running to posted (a new generation; then it posts) or from
+// running to rearmed (the task runs it), and read by the task after it
+// sees posted or rearmed.
+type untilFound struct {
+	st atomic.Uint64
+	h  func(n int, err error)
+	n  int
+	ex Executor // where it is posted and runs
+}
+
+// The phases of an untilFound.
+const (
+	foundIdle    = iota // none pending, no handler running
+	foundPosted         // h and n pending, the task posted (or about to run them)
+	foundRunning        // the task runs a handler
+	foundRearmed        // that handler started another: h and n pending for the task
+
+	foundPhase = 3 // the mask of the phase in st
+	foundGen   = 4 // one generation
+)
+
+// maxFoundChain bounds the handlers one task runs in a row, so that a
+// buffer full of requests does not hold the executor's other handlers
+// back for long.
+const maxFoundChain = 16
+
+// complete makes h(n, nil) the buffer's pending completion on ex; st is
+// what AsyncReadUntil last saw, idle or running.
+func (f *untilFound) complete(ex Executor, h func(int, error), n int, st uint64) {
+	f.h, f.n = h, n
+	for {
+		if st&foundPhase == foundRunning && sameExecutor(ex, f.ex) {
+			if f.st.CompareAndSwap(st, st&^foundPhase|foundRearmed) {
+				return // run runs it when the handler that started it returns
+			}
+		} else if f.st.CompareAndSwap(st, st&^foundPhase+foundGen|foundPosted) {
+			break
+		}
+		st = f.st.Load() // the running handler returned meanwhile: idle
+	}
+	f.ex = ex
+	postTo(ex, f)
+}
+
+func (f *untilFound) run(r *runner) {
+	gen := f.st.Load() &^ foundPhase // posted, by this task's post
+	defer f.end(gen)
+	for i := 1; ; i++ {
+		h, n := f.h, f.n
+		f.h = nil
+		f.st.Store(gen | foundRunning)
+		h(n, nil)
+		if i == maxFoundChain || r == nil || r.one || r.c.halt.Load() || !f.st.CompareAndSwap(gen|foundRearmed, gen|foundPosted) {
+			return
+		}
+		r.chained++ // counted as a handler run, with no work of its own
+	}
+}
+
+// end follows the task's last handler, or its panic: a completion that
+// handler started and the task did not run is posted. One it started on
+// another executor (a newer generation) is that post's, not this task's.
+func (f *untilFound) end(gen uint64) {
+	if f.st.CompareAndSwap(gen|foundRunning, gen) { // idle
+		return
+	}
+	if f.st.CompareAndSwap(gen|foundRearmed, gen+foundGen|foundPosted) {
+		postTo(f.ex, f)
+	}
+}
+
+// sameExecutor reports whether a and b are the same executor of the
+// library's (a user's executor may not be comparable: it is never the
+// same here).
+func sameExecutor(a, b Executor) bool {
+	switch a := a.(type) {
+	case ioExecutor:
+		b, ok := b.(ioExecutor)
+		return ok && a.c == b.c
+	case *Strand:
+		b, ok := b.(*Strand)
+		return ok && a == b
+	}
+	return false
+}
+
 // run is the completion of a read-until found done at its start (untilNext).
 func (t *transferOp) run(*runner) { t.untilStep(0, nil) }
+
+// indexDelim is bytes.Index for a read-until's delimiter. A short one
+// (CRLF, an HTTP head's CRLFCRLF) is found by IndexByte of its first byte
+// and a compare in place: bytes.Index calls a compare for each candidate
+// and, past 64 bytes of data, gives up on IndexByte after a few false
+// candidates (each line of a head is one), which costs a pipelined request
+// more than the search itself.
+func indexDelim(data, delim []byte) int {
+	if len(delim) > 8 || len(delim) == 0 {
+		return bytes.Index(data, delim)
+	}
+	c0, rest := delim[0], delim[1:]
+	for i := 0; i+len(delim) <= len(data); i++ {
+		j := bytes.IndexByte(data[i:len(data)-len(rest)], c0)
+		if j < 0 {
+			return -1
+		}
+		i += j
+		k := 0
+		for k < len(rest) && data[i+1+k] == rest[k] {
+			k++
+		}
+		if k == len(rest) {
+			return i
+		}
+	}
+	return -1
+}
 
 // untilRoom returns the free space the next read of a read-until offers:
 // the free space the buffer has (after compaction), or as much as it holds

@@ -326,15 +326,20 @@ func (t *transferOp) finish(err error) {
 	h(n, err)
 }
 
+// release recycles the op. One that watched no slot and no context skips
+// mu: no request holds its seq, which then stays as it is (a stale request
+// from an earlier use has an older key).
 func (t *transferOp) release() {
-	t.mu.Lock()
-	if t.userSig != nil {
-		t.userSig.clear(nil, t.seq)
-	}
-	t.seq++
-	t.mu.Unlock()
-	if t.stop != nil {
-		t.stop()
+	if t.userSig != nil || t.stop != nil {
+		t.mu.Lock()
+		if t.userSig != nil {
+			t.userSig.clear(nil, t.seq)
+		}
+		t.seq++
+		t.mu.Unlock()
+		if t.stop != nil {
+			t.stop()
+		}
 	}
 	clear(t.bufs)
 	clear(t.step)

@@ -48,6 +48,8 @@ type WriteQueue struct {
 	bufs  [][]byte   // its buffers (slice headers), given to AsyncWrite
 	opts  [2]OpOption
 	rest  *queuedMsg // messages whose handlers are still to run, during delivery
+	restN int        // bytes of the batch's n that are theirs
+	rerr  error      // the batch's error
 	onH   func(n int, err error)
 }
 
@@ -87,10 +89,11 @@ type queuedMsg struct {
 	// Cancellation while waiting. mu orders a request with the message's
 	// release: seq changes under it, and a request for an older seq is
 	// stale.
-	mu   sync.Mutex
-	seq  uint64
-	sig  *CancellationSignal
-	stop func() bool
+	mu      sync.Mutex
+	seq     uint64
+	sig     *CancellationSignal
+	stop    func() bool
+	watched bool // watch ran: a request may still hold seq (under q.mu, then the completion's)
 
 	n    int   // the result, for a delivery through the bound executor
 	err  error // ...
@@ -151,8 +154,13 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 	}
 	m := msgPool.Get().(*queuedMsg)
 	m.q, m.h = q, h
-	m.bufs = append(m.bufs[:0], b...)
-	m.size = b.Len()
+	if len(b) == 1 { // the common case, without a typed slice copy
+		m.bufs = append(m.bufs[:0], b[0])
+		m.size = len(b[0])
+	} else {
+		m.bufs = append(m.bufs[:0], b...)
+		m.size = b.Len()
+	}
 	var slot *CancellationSignal
 	var ctx context.Context
 	for _, o := range opts {
@@ -252,6 +260,7 @@ func (q *WriteQueue) flush() {
 // waits).
 func (m *queuedMsg) watch(slot *CancellationSignal, ctx context.Context) {
 	key := m.seq
+	m.watched = true
 	if slot != nil {
 		m.sig = slot
 		slot.install(m, nil, key)
@@ -318,10 +327,12 @@ func (m *queuedMsg) cancelOp(_ *op, key uint64, ct CancellationType) {
 }
 
 // start writes the batch that begins with first: count messages linked by
-// next.
+// next, whose buffers q.bufs holds (unless count is 1: then first's own).
 func (q *WriteQueue) start(first *queuedMsg, count int) {
 	q.batch, q.lone = first, count == 1
 	if q.lone {
+		clear(q.bufs)
+		q.bufs = q.bufs[:0]
 		opts := q.opts[:0]
 		for _, o := range [...]OpOption{first.exOpt, first.immOpt} {
 			if o != nil {
@@ -332,10 +343,6 @@ func (q *WriteQueue) start(first *queuedMsg, count int) {
 		// executor that runs inline): nothing of q is touched after it.
 		AsyncWrite(q.s, first.bufs, q.onH, opts...)
 		return
-	}
-	q.bufs = q.bufs[:0]
-	for m := first; m != nil; m = m.next {
-		q.bufs = append(q.bufs, m.bufs...)
 	}
 	AsyncWrite(q.s, q.bufs, q.onH)
 }
@@ -359,8 +366,15 @@ func (q *WriteQueue) startLocked() {
 		count++
 		size += m.size
 		nbufs += len(m.bufs)
+		if len(m.bufs) == 1 {
+			q.bufs = append(q.bufs, m.bufs[0])
+		} else {
+			q.bufs = append(q.bufs, m.bufs...)
+		}
 		m.state = msgInFlight
-		m.unwatch()
+		if m.watched {
+			m.unwatch()
+		}
 	}
 	q.first = m
 	if m == nil {
@@ -398,16 +412,10 @@ func (q *WriteQueue) onBatch(n int, err error) {
 	q.batch = nil
 	clear(q.bufs)
 	q.bufs = q.bufs[:0]
-	for m := first; m != nil; m = m.next {
-		got := min(m.size, n)
-		n -= got
-		m.n, m.err = got, err
-	}
-	q.rest = first
+	q.rest, q.restN, q.rerr = first, n, err
 	defer q.afterBatch()
 	for q.rest != nil {
-		m := q.rest
-		q.rest = m.next
+		m := q.rest.take()
 		if m.ex != nil && !lone {
 			m.ex.Post(m.runF)
 			continue
@@ -416,19 +424,30 @@ func (q *WriteQueue) onBatch(n int, err error) {
 	}
 }
 
+// take unlinks the first of q.rest and gives it its share of the batch's
+// result: the messages are visited once, in call order.
+func (m *queuedMsg) take() *queuedMsg {
+	q := m.q
+	q.rest = m.next
+	got := min(m.size, q.restN)
+	q.restN -= got
+	m.n, m.err = got, q.rerr
+	return m
+}
+
 // afterBatch starts the next batch. If a handler panicked, the messages
 // whose handlers had not run yet get them posted first, so that each still
 // runs exactly once.
 func (q *WriteQueue) afterBatch() {
 	for q.rest != nil {
-		m := q.rest
-		q.rest = m.next
+		m := q.rest.take()
 		ex := m.ex
 		if ex == nil {
 			ex = q.s.Executor()
 		}
 		ex.Post(m.runF)
 	}
+	q.rerr = nil
 	q.next()
 }
 
@@ -439,12 +458,20 @@ func (m *queuedMsg) run() {
 	h(n, err)
 }
 
+// release recycles the message. One that was never watched skips mu: no
+// request holds its seq, which then stays as it is (the next use's requests
+// are keyed by it, and a stale one from an earlier use has an older key).
 func (m *queuedMsg) release() {
-	m.mu.Lock()
-	m.unwatch()
-	m.seq++
-	m.mu.Unlock()
-	clear(m.bufs)
+	if m.watched {
+		m.mu.Lock()
+		m.unwatch()
+		m.seq++
+		m.watched = false
+		m.mu.Unlock()
+	}
+	for i := range m.bufs { // short: cheaper than clear's bulk barrier
+		m.bufs[i] = nil
+	}
 	m.bufs = m.bufs[:0]
 	m.q, m.next, m.prev = nil, nil, nil
 	m.h, m.ex, m.exOpt, m.immOpt = nil, nil, nil, nil
