@@ -12,10 +12,9 @@ import (
 type Backend int
 
 const (
-	// BackendAuto picks the platform's best backend: io_uring on Linux
-	// where the kernel allows it, else epoll; the portable backend
-	// elsewhere. The ASIO_BACKEND environment variable (epoll, iouring,
-	// portable) overrides it.
+	// BackendAuto picks the platform's best backend: epoll on Linux, the
+	// portable backend elsewhere. The ASIO_BACKEND environment variable
+	// (epoll, iouring, portable) overrides it.
 	BackendAuto Backend = iota
 	// BackendEpoll is the Linux edge-triggered epoll reactor.
 	BackendEpoll

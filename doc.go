@@ -91,13 +91,13 @@
 //
 // An IOContext runs on one backend, chosen with WithBackend or the
 // ASIO_BACKEND environment variable (epoll, iouring, portable; an unknown
-// name is an error): BackendIOUring, a proactor on io_uring (Linux 6.0 and
-// later: the default on Linux where the kernel allows io_uring);
-// BackendEpoll, an edge-triggered reactor over raw non-blocking descriptors
-// with speculative I/O (Linux: the default where the kernel refuses
-// io_uring, under a container's seccomp profile or kernel.io_uring_disabled,
-// say); BackendPortable, on the Go runtime's own poller through package
-// net, on every system Go runs on (the default elsewhere).
+// name is an error): BackendEpoll, an edge-triggered reactor over raw
+// non-blocking descriptors with speculative I/O (Linux: the default);
+// BackendIOUring, a proactor on io_uring (Linux 6.0 and later; opt-in, and
+// ErrBackendUnavailable where the kernel refuses io_uring, under a
+// container's seccomp profile or kernel.io_uring_disabled, say);
+// BackendPortable, on the Go runtime's own poller through package net, on
+// every system Go runs on (the default elsewhere).
 // IOContext.Backend names the one in use; WithBackend(BackendIOUring) on a
 // kernel that refuses it is ErrBackendUnavailable. What the portable
 // backend cannot do on a platform completes with ErrOperationNotSupported
