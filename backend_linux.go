@@ -4,9 +4,9 @@ import "errors"
 
 // autoIOUring says whether BackendAuto prefers io_uring, where the kernel
 // allows it, to epoll; a kernel that refuses io_uring would then get epoll.
-// It is off: measured in five interleaved runs (the README's "Choosing the
+// It is off: measured in six interleaved runs (the README's "Choosing the
 // default"), io_uring's server CPU per message was 0.83–1.07× epoll's for
-// small messages, 1.04–1.5× in bulk, and it holds more memory per quiet
+// small messages, 0.99–1.5× in bulk, and it holds more memory per quiet
 // connection, so it is not yet clearly the better default.
 const autoIOUring = false
 
