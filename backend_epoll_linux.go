@@ -96,16 +96,10 @@ func (b *epollBackend) startLocked(d *fdState, o *op) {
 		b.startConnectLocked(d, o)
 		return
 	}
-	dir := o.direction()
-	switch {
-	case d.sysfd < 0:
-		o.err = ErrBadDescriptor
-	case o.isNoop(d.dgram):
-	case o.ctxDone(), b.c.closed.Load():
-		o.err = ErrOperationAborted
-	default:
+	if !o.settledAtStart(d.sysfd >= 0, d.dgram, b.c.closed.Load()) {
+		dir := o.direction()
 		if !d.idle(dir) || b.exhausted(d, dir) || !b.perform(d, o, dir, false) {
-			b.queueLocked(d, o, dir)
+			d.park(o, dir)
 			return
 		}
 	}
@@ -120,18 +114,11 @@ func (b *epollBackend) startConnectLocked(d *fdState, o *op) {
 		err = b.connectStartLocked(d, o.x.addr)
 	}
 	if err == syscall.EINPROGRESS {
-		b.queueLocked(d, o, dirWrite)
+		d.park(o, dirWrite)
 		return
 	}
 	o.err = err
 	o.handOff(true)
-}
-
-// queueLocked makes o wait on d's queue dir, connected to its cancellation
-// slot and context.
-func (b *epollBackend) queueLocked(d *fdState, o *op, dir int) {
-	o.watch(d)
-	d.queue(dir).push(o)
 }
 
 // exhausted reports whether the last syscall of direction dir consumed the

@@ -532,22 +532,10 @@ func (b *uringBackend) startLocked(d *fdState, o *op) {
 			return
 		}
 	}
-	switch {
-	case d.sysfd < 0:
-		o.err = ErrBadDescriptor
-	case o.isNoop(d.dgram):
-	case o.ctxDone(), b.c.closed.Load():
-		o.err = ErrOperationAborted
-	default:
+	if !o.settledAtStart(d.sysfd >= 0, d.dgram, b.c.closed.Load()) {
 		dir := o.direction()
-		if !d.idle(dir) || d.state&inflightBit(dir) != 0 {
-			o.watch(d)
-			d.queue(dir).push(o)
-			return
-		}
-		if !(b.speculate(d, o, dir) || b.issue(d, o, dir)) {
-			o.watch(d)
-			d.queue(dir).push(o)
+		if !d.idle(dir) || d.state&inflightBit(dir) != 0 || !(b.speculate(d, o, dir) || b.issue(d, o, dir)) {
+			d.park(o, dir)
 			return
 		}
 	}

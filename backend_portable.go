@@ -603,11 +603,7 @@ func (b *portableBackend) startLocked(d *fdState, o *op) {
 	}
 	p := b.rec(d)
 	switch {
-	case p == nil:
-		o.err = ErrBadDescriptor
-	case o.isNoop(d.dgram):
-	case o.ctxDone(), b.c.closed.Load():
-		o.err = ErrOperationAborted
+	case o.settledAtStart(p != nil, d.dgram, b.c.closed.Load()): // o.err is its result
 	default:
 		if err := b.check(d, o); err != nil {
 			o.err = err
@@ -626,8 +622,7 @@ func (b *portableBackend) startLocked(d *fdState, o *op) {
 		if d.idle(dir) && !p.busy[dir] && b.speculate(d, p, o) {
 			break // an immediate completion
 		}
-		o.watch(d)
-		d.queue(dir).push(o)
+		d.park(o, dir)
 		if !p.busy[dir] {
 			p.busy[dir] = true
 			b.active.Add(1)

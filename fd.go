@@ -81,6 +81,13 @@ func (d *fdState) queue(dir int) *opQueue {
 	return d.ctx().exceptQueue(d, true)
 }
 
+// park makes o wait on d's queue dir, connected first to its cancellation
+// slot and context, which can then take it back (d.mu held).
+func (d *fdState) park(o *op, dir int) {
+	o.watch(d)
+	d.queue(dir).push(o)
+}
+
 // queued returns d's queue of direction dir if it exists, else nil (which
 // is an empty queue; d.mu held).
 func (d *fdState) queued(dir int) *opQueue {

@@ -172,6 +172,24 @@ func (o *op) isNoop(dgram bool) bool {
 	return o.size() == 0
 }
 
+// settledAtStart reports whether o, being started on a descriptor, has its
+// result without any I/O, and sets o.err to it: ErrBadDescriptor when the
+// descriptor is not open, nil for a zero-size stream op (isNoop),
+// ErrOperationAborted when its context is done or its IOContext closed.
+// Every backend's start asks this first.
+func (o *op) settledAtStart(open, dgram, closed bool) bool {
+	switch {
+	case !open:
+		o.err = ErrBadDescriptor
+	case o.isNoop(dgram):
+	case closed || o.ctxDone():
+		o.err = ErrOperationAborted
+	default:
+		return false
+	}
+	return true
+}
+
 // blockingOp makes an op for a blocking form, performed on the caller's
 // goroutine: it needs no pool.
 func blockingOp(kind opKind, flags MessageFlags, b Buffers) op {
