@@ -298,6 +298,16 @@ func (b *uringBackend) sqeLocked() *uring.SQE {
 	}
 }
 
+// inflightLocked records the SQE just prepared for d's direction dir: the
+// direction has a request in the kernel (its bit in d.state, which holds
+// back the ops behind it) and armed counts one more; then it is submitted
+// unless the poller will (d.mu and b.sq held).
+func (b *uringBackend) inflightLocked(d *fdState, dir int) {
+	d.state |= inflightBit(dir)
+	b.armed.Add(1)
+	b.kickLocked()
+}
+
 // kickLocked submits what is prepared unless the poller will: it does at
 // its next enter when it is between two waits (inTurn) and the context
 // runs; it will not when it is blocked in the kernel, or when no goroutine

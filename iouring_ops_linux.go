@@ -304,9 +304,7 @@ func waitEvents(o *op) uint32 {
 func (b *uringBackend) prepPoll(d *fdState, dir int, events uint32) {
 	b.sq.Lock()
 	b.sqeLocked().PrepPollAdd(int(d.sysfd), events, false, userData(d.token(), dir, 0))
-	d.state |= inflightBit(dir)
-	b.armed.Add(1)
-	b.kickLocked()
+	b.inflightLocked(d, dir)
 	b.sq.Unlock()
 }
 
@@ -327,9 +325,7 @@ func (b *uringBackend) prepRecv(d *fdState, o *op, dir int) {
 	} else {
 		s.PrepRecvmsg(fd, &sc.msg, flags, ud)
 	}
-	d.state |= inflightBit(dir)
-	b.armed.Add(1)
-	b.kickLocked()
+	b.inflightLocked(d, dir)
 	b.sq.Unlock()
 }
 
@@ -381,9 +377,7 @@ func (b *uringBackend) prepSend(d *fdState, o *op, dir int, to bool) bool {
 	} else {
 		s.PrepSendmsg(fd, &sc.msg, flags, ud)
 	}
-	d.state |= inflightBit(dir)
-	b.armed.Add(1)
-	b.kickLocked()
+	b.inflightLocked(d, dir)
 	b.sq.Unlock()
 	return false
 }
@@ -410,9 +404,7 @@ func (b *uringBackend) prepRecvFrom(d *fdState, o *op, dir int) {
 	sc.msg.Namelen = unix.SizeofSockaddrInet6
 	b.sq.Lock()
 	b.sqeLocked().PrepRecvmsg(int(d.sysfd), &sc.msg, sys.MsgFlags(int(o.flags)), userData(d.token(), dir, 0))
-	d.state |= inflightBit(dir)
-	b.armed.Add(1)
-	b.kickLocked()
+	b.inflightLocked(d, dir)
 	b.sq.Unlock()
 }
 
@@ -427,9 +419,7 @@ func (b *uringBackend) prepConnect(d *fdState, o *op, dir int) bool {
 	sc.sa = sa
 	b.sq.Lock()
 	b.sqeLocked().PrepConnect(int(d.sysfd), &sc.sa, userData(d.token(), dir, 0))
-	d.state |= inflightBit(dir)
-	b.armed.Add(1)
-	b.kickLocked()
+	b.inflightLocked(d, dir)
 	b.sq.Unlock()
 	return false
 }
