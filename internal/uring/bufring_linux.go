@@ -39,31 +39,11 @@ type BufRing struct {
 // (a power of two up to 32768) of size bytes each, all of them given to the
 // kernel.
 func (r *Ring) NewBufRing(group uint16, entries uint32, size int) (*BufRing, error) {
-	if entries == 0 || entries > pbufRingMaxEntries || entries&(entries-1) != 0 {
-		return nil, fmt.Errorf("uring: buffer ring entries %d: not a power of two in 1..32768", entries)
-	}
 	if size <= 0 || uint64(size) > 1<<31 {
 		return nil, fmt.Errorf("uring: buffer size %d out of range", size)
 	}
-	b := &BufRing{ring: r, group: group, entries: entries, size: size}
-	ringBytes := int(entries) * int(unsafe.Sizeof(ioURingBuf{}))
-	pg := os.Getpagesize()
-	ringBytes = (ringBytes + pg - 1) / pg * pg
-	var err error
-	if b.ringMem, err = unix.Mmap(-1, 0, ringBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE); err != nil {
-		return nil, os.NewSyscallError("mmap", err)
-	}
-	if b.bufs, err = unix.Mmap(-1, 0, int(entries)*size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE); err != nil {
-		unix.Munmap(b.ringMem)
-		return nil, os.NewSyscallError("mmap", err)
-	}
-	b.entry = unsafe.Slice((*ioURingBuf)(unsafe.Pointer(&b.ringMem[0])), entries)
-	// The 16-bit tail shares a 32-bit word with entry 0's bid (offsets 12
-	// and 14); Go has no 16-bit atomic store, so publish both together.
-	b.tailw = (*atomic.Uint32)(unsafe.Pointer(&b.ringMem[12]))
-	reg := ioURingBufReg{ringAddr: addr(unsafe.Pointer(&b.ringMem[0])), ringEntries: entries, bgid: group}
-	if _, err := register(r.fd, registerPbufRing, unsafe.Pointer(&reg), 1); err != nil {
-		b.unmap()
+	b, err := r.newBufRing(group, entries, size)
+	if err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
@@ -80,10 +60,18 @@ func (r *Ring) NewBufRing(group uint16, entries uint32, size int) (*BufRing, err
 // lends it buffers of its own memory with Provide. Such a ring has no
 // memory of its own, so Buffer, ID and Recycle do not apply to it.
 func (r *Ring) NewProvidedRing(group uint16, entries uint32) (*BufRing, error) {
+	return r.newBufRing(group, entries, 0)
+}
+
+// newBufRing maps the ring of entries io_uring_buf entries and, when size
+// is not 0, entries buffers of size bytes, and registers the ring as group:
+// the part NewBufRing and NewProvidedRing share. On an error nothing stays
+// mapped.
+func (r *Ring) newBufRing(group uint16, entries uint32, size int) (*BufRing, error) {
 	if entries == 0 || entries > pbufRingMaxEntries || entries&(entries-1) != 0 {
 		return nil, fmt.Errorf("uring: buffer ring entries %d: not a power of two in 1..32768", entries)
 	}
-	b := &BufRing{ring: r, group: group, entries: entries}
+	b := &BufRing{ring: r, group: group, entries: entries, size: size}
 	ringBytes := int(entries) * int(unsafe.Sizeof(ioURingBuf{}))
 	pg := os.Getpagesize()
 	ringBytes = (ringBytes + pg - 1) / pg * pg
@@ -91,7 +79,15 @@ func (r *Ring) NewProvidedRing(group uint16, entries uint32) (*BufRing, error) {
 	if b.ringMem, err = unix.Mmap(-1, 0, ringBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE); err != nil {
 		return nil, os.NewSyscallError("mmap", err)
 	}
+	if size != 0 {
+		if b.bufs, err = unix.Mmap(-1, 0, int(entries)*size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE); err != nil {
+			unix.Munmap(b.ringMem)
+			return nil, os.NewSyscallError("mmap", err)
+		}
+	}
 	b.entry = unsafe.Slice((*ioURingBuf)(unsafe.Pointer(&b.ringMem[0])), entries)
+	// The 16-bit tail shares a 32-bit word with entry 0's bid (offsets 12
+	// and 14); Go has no 16-bit atomic store, so publish both together.
 	b.tailw = (*atomic.Uint32)(unsafe.Pointer(&b.ringMem[12]))
 	reg := ioURingBufReg{ringAddr: addr(unsafe.Pointer(&b.ringMem[0])), ringEntries: entries, bgid: group}
 	if _, err := register(r.fd, registerPbufRing, unsafe.Pointer(&reg), 1); err != nil {
