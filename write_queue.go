@@ -41,6 +41,17 @@ type WriteQueue struct {
 	idle        bool   // the flush task waits for its context to be idle: no linger
 	flushF      func() // q.flush, made once
 
+	// Spare messages, so that a burst of messages costs one trip to msgPool
+	// each way, not one per message: free (under mu) is where AsyncWrite
+	// takes a message; a batch's completion collects the messages it
+	// delivered in spent (touched only by it and by next, which runs after
+	// it), and next moves them to free. When the queue goes idle its spares
+	// go back to msgPool as one chain, so an idle queue holds none.
+	free   *queuedMsg // linked by next
+	nfree  int
+	spent  *queuedMsg // linked by next
+	nspent int
+
 	// The batch in flight, touched only by whoever started it and by its
 	// completion (ordered by the stream's op).
 	batch *queuedMsg // its messages, linked by next
@@ -95,17 +106,24 @@ type queuedMsg struct {
 	stop    func() bool
 	watched bool // watch ran: a request may still hold seq (under q.mu, then the completion's)
 
-	n    int   // the result, for a delivery through the bound executor
-	err  error // ...
-	runF func()
+	n     int   // the result, for a delivery through the bound executor
+	err   error // ...
+	runF  func()
+	chain int // in msgPool: the messages linked from this one by next, itself included
 }
 
+// msgPool holds chains of spare messages (see WriteQueue.free).
 var msgPool sync.Pool
+
+// maxSpares bounds the spare messages a queue keeps, and so a chain in
+// msgPool: past it, delivered messages are left to the collector.
+const maxSpares = 64
 
 func init() {
 	msgPool.New = func() any {
 		m := new(queuedMsg)
 		m.runF = m.run
+		m.chain = 1
 		return m
 	}
 }
@@ -152,7 +170,28 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 	if h == nil {
 		panic("asio: nil handler")
 	}
-	m := msgPool.Get().(*queuedMsg)
+	var slot *CancellationSignal
+	var ctx context.Context
+	var ex Executor
+	var exOpt, immOpt OpOption
+	for _, o := range opts {
+		switch o := o.(type) {
+		case executorOption:
+			ex, exOpt = o.ex, o
+		case immediateOption:
+			immOpt = o
+		case slotOption:
+			slot = o.s
+		case contextOption:
+			ctx = o.ctx
+		}
+	}
+	if ctx != nil && ctx.Err() != nil {
+		completeLater(q.s.Executor(), opts, func() { h(0, ErrOperationAborted) })
+		return
+	}
+	q.mu.Lock()
+	m := q.getLocked()
 	m.q, m.h = q, h
 	if len(b) == 1 { // the common case, without a typed slice copy
 		m.bufs = append(m.bufs[:0], b[0])
@@ -161,28 +200,8 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 		m.bufs = append(m.bufs[:0], b...)
 		m.size = b.Len()
 	}
-	var slot *CancellationSignal
-	var ctx context.Context
-	for _, o := range opts {
-		switch o := o.(type) {
-		case executorOption:
-			m.ex, m.exOpt = o.ex, o
-		case immediateOption:
-			m.immOpt = o
-		case slotOption:
-			slot = o.s
-		case contextOption:
-			ctx = o.ctx
-		}
-	}
-	if ctx != nil && ctx.Err() != nil {
-		ex := q.s.Executor()
-		m.release()
-		completeLater(ex, opts, func() { h(0, ErrOperationAborted) })
-		return
-	}
-	q.mu.Lock()
-	if !q.busy && m.immOpt != nil {
+	m.ex, m.exOpt, m.immOpt = ex, exOpt, immOpt
+	if !q.busy && immOpt != nil {
 		// Idle, and the caller asked for immediate completions: written at
 		// once, as AsyncWrite would.
 		q.busy = true
@@ -214,6 +233,39 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 	q.scheduleLocked()
 	q.mu.Unlock()
 	q.postFlush()
+}
+
+// getLocked returns a message to fill: a spare, or the head of a chain from
+// msgPool whose rest become the spares (q.mu held).
+func (q *WriteQueue) getLocked() *queuedMsg {
+	m := q.free
+	if m == nil {
+		m = msgPool.Get().(*queuedMsg)
+		q.nfree = m.chain
+	}
+	q.free, m.next = m.next, nil
+	q.nfree--
+	m.chain = 1
+	return m
+}
+
+// idleLocked marks the queue idle (q.mu held) and returns its spares, which
+// the caller gives back to msgPool once it has released q.mu.
+func (q *WriteQueue) idleLocked() *queuedMsg {
+	q.busy = false
+	m := q.free
+	if m != nil {
+		m.chain = q.nfree
+		q.free, q.nfree = nil, 0
+	}
+	return m
+}
+
+// putSpares gives a chain of spare messages back to msgPool.
+func putSpares(m *queuedMsg) {
+	if m != nil {
+		msgPool.Put(m)
+	}
 }
 
 // postFlush schedules the flush task. On a context's own executor it runs
@@ -353,8 +405,9 @@ func (q *WriteQueue) start(first *queuedMsg, count int) {
 func (q *WriteQueue) startLocked() {
 	first := q.first
 	if first == nil {
-		q.busy = false
+		spares := q.idleLocked()
 		q.mu.Unlock()
+		putSpares(spares)
 		return
 	}
 	count, size, nbufs := 0, 0, 0
@@ -394,9 +447,23 @@ func (q *WriteQueue) startLocked() {
 // through the flush task, or the queue is idle.
 func (q *WriteQueue) next() {
 	q.mu.Lock()
+	if m := q.spent; m != nil {
+		if q.nfree < maxSpares {
+			for last := m; ; last = last.next {
+				if last.next == nil {
+					last.next = q.free
+					break
+				}
+			}
+			q.free = m
+			q.nfree += q.nspent
+		}
+		q.spent, q.nspent = nil, 0
+	}
 	if q.first == nil {
-		q.busy = false
+		spares := q.idleLocked()
 		q.mu.Unlock()
+		putSpares(spares)
 		return
 	}
 	q.scheduleLocked()
@@ -420,7 +487,11 @@ func (q *WriteQueue) onBatch(n int, err error) {
 			m.ex.Post(m.runF)
 			continue
 		}
-		m.run()
+		h, n, err := m.h, m.n, m.err
+		m.reset()
+		m.next, q.spent = q.spent, m
+		q.nspent++
+		h(n, err)
 	}
 }
 
@@ -454,14 +525,16 @@ func (q *WriteQueue) afterBatch() {
 // run calls the message's handler with its result, after recycling it.
 func (m *queuedMsg) run() {
 	h, n, err := m.h, m.n, m.err
-	m.release()
+	m.reset()
+	msgPool.Put(m)
 	h(n, err)
 }
 
-// release recycles the message. One that was never watched skips mu: no
-// request holds its seq, which then stays as it is (the next use's requests
-// are keyed by it, and a stale one from an earlier use has an older key).
-func (m *queuedMsg) release() {
+// reset clears the message for its next use. One that was never watched
+// skips mu: no request holds its seq, which then stays as it is (the next
+// use's requests are keyed by it, and a stale one from an earlier use has
+// an older key).
+func (m *queuedMsg) reset() {
 	if m.watched {
 		m.mu.Lock()
 		m.unwatch()
@@ -476,7 +549,7 @@ func (m *queuedMsg) release() {
 	m.q, m.next, m.prev = nil, nil, nil
 	m.h, m.ex, m.exOpt, m.immOpt = nil, nil, nil, nil
 	m.size, m.state, m.n, m.err = 0, 0, 0, nil
-	msgPool.Put(m)
+	m.chain = 1
 }
 
 // Len returns the number of messages waiting (not counting the batch being

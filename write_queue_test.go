@@ -575,3 +575,51 @@ func TestWriteQueueSteadyStateAllocs(t *testing.T) {
 		t.Fatalf("16 queued replies: %.1f allocs per round (err %v), want 0", allocs, failed)
 	}
 }
+
+// TestWriteQueueSpares: the messages a batch delivered serve the messages
+// queued next while the queue stays busy (no trip to the shared pool each),
+// and an idle queue holds no spare message.
+func TestWriteQueueSpares(t *testing.T) {
+	ctx := newTestContext(t)
+	var rec queueRecorder
+	st, q := heldQueue(t, ctx, &rec)
+	for i := 1; i <= 16; i++ {
+		q.AsyncWrite(Buffers{[]byte("0123456789")}, rec.handler(i))
+	}
+	st.release()
+	st.mu.Lock()
+	st.holdAt = 2 // the batch of messages 1–16
+	st.mu.Unlock()
+	runUntilPending(t, ctx, st)
+	// Message 17 waits behind the batch, so the queue stays busy after it
+	// and keeps the 16 messages it delivered. When 17's write starts,
+	// message 18 is queued: it takes one of them.
+	q.AsyncWrite(Buffers{[]byte("x")}, rec.handler(17))
+	before, after := -1, -1
+	st.onCall = func(call int) {
+		if call == 3 {
+			q.mu.Lock()
+			before = q.nfree
+			q.mu.Unlock()
+			q.AsyncWrite(Buffers{[]byte("y")}, rec.handler(18))
+			q.mu.Lock()
+			after = q.nfree
+			q.mu.Unlock()
+		}
+	}
+	st.release()
+	ctx.Restart()
+	ctx.Run()
+	if got := rec.results(); len(got) != 19 {
+		t.Fatalf("%d handlers ran, want 19", len(got))
+	}
+	if before != 16 || after != 15 {
+		t.Fatalf("spares when message 17's write started: %d, after queueing message 18: %d; want 16 and 15", before, after)
+	}
+	q.mu.Lock()
+	free, nfree, spent, busy := q.free, q.nfree, q.spent, q.busy
+	q.mu.Unlock()
+	if free != nil || nfree != 0 || spent != nil || busy {
+		t.Fatalf("idle queue: free %p (%d), spent %p, busy %v; want no spare and idle", free, nfree, spent, busy)
+	}
+}
