@@ -11,8 +11,11 @@
 // with GOMAXPROCS=1, runs the client pinned to -load-cpu, and reads the
 // server's CPU time (user+system, all threads) just before the client
 // starts and just after it exits; CPU per request is that time over the
-// requests the client completed. The rounds are interleaved (asio, net,
-// asio, net, ...) and each figure is the median over the rounds. It needs
+// requests the client completed. The servers are asio on its default
+// backend, asio on io_uring (asio@iouring, skipped with the reason where
+// the kernel refuses it) and net; the rounds are interleaved (asio,
+// asio@iouring, net, asio, ...) and each figure is the median over the
+// rounds. It needs
 // Linux, 2 CPUs, taskset, and wrk and redis-benchmark on the PATH (Debian:
 // apt-get install wrk redis-tools); a scenario whose client is missing is
 // skipped with a message.
@@ -52,7 +55,21 @@ var allScenarios = []scenario{
 	{Name: "get-16", Title: "redis-benchmark -t get -P 16, 50 clients", Proto: "resp", Client: "redis-benchmark", Pipe: 16, Test: "get"},
 }
 
-var allImpls = []string{"asio", "net"}
+// allImpls are the servers a full run measures: asio on the backend
+// BackendAuto picks (epoll on Linux), asio on io_uring, and net.
+var allImpls = []string{"asio", "asio@iouring", "net"}
+
+// backends are the ASIO_BACKEND values an "asio@backend" server may name.
+var backends = []string{"epoll", "iouring", "portable"}
+
+// knownImpl reports whether n names a server: net, asio, or asio@backend.
+func knownImpl(n string) bool {
+	if n == "net" || n == "asio" {
+		return true
+	}
+	b, ok := strings.CutPrefix(n, "asio@")
+	return ok && slices.Contains(backends, b)
+}
 
 type config struct {
 	impls      []string
@@ -73,7 +90,7 @@ func main() { os.Exit(benchMain()) }
 
 func benchMain() int {
 	var cfg config
-	impls := flag.String("impls", strings.Join(allImpls, ","), "servers: asio, net")
+	impls := flag.String("impls", strings.Join(allImpls, ","), "servers: asio (BackendAuto), asio@epoll|iouring|portable, net")
 	scens := flag.String("scenarios", names(allScenarios), "scenarios")
 	flag.IntVar(&cfg.rounds, "rounds", 5, "interleaved rounds; figures are medians over them")
 	flag.DurationVar(&cfg.duration, "duration", 3*time.Second, "wrk's duration (-d)")
@@ -90,8 +107,8 @@ func benchMain() int {
 		cfg.rounds, cfg.duration, cfg.requests1, cfg.requests16 = 1, time.Second, 20_000, 100_000
 	}
 	for _, n := range split(*impls) {
-		if !slices.Contains(allImpls, n) {
-			fatalf("unknown server %q (have %s)", n, strings.Join(allImpls, ", "))
+		if !knownImpl(n) {
+			fatalf("unknown server %q (have asio, asio@%s, net)", n, strings.Join(backends, ", asio@"))
 		}
 		cfg.impls = append(cfg.impls, n)
 	}
@@ -140,6 +157,26 @@ func benchMain() int {
 		fatalf("%v", err)
 	}
 
+	// A backend the kernel refuses (io_uring under a seccomp profile, or
+	// disabled) is skipped with the reason, before the rounds.
+	skipped := false
+	for _, impl := range slices.Clone(cfg.impls) {
+		if !strings.HasPrefix(impl, "asio@") {
+			continue
+		}
+		srv, _, err := startServer(bin, "http", impl, cfg.serverCPU)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "clientbench: skipping %s: %v\n", impl, err)
+			cfg.impls = slices.DeleteFunc(cfg.impls, func(n string) bool { return n == impl })
+			skipped = true
+			continue
+		}
+		srv.stop()
+	}
+	if !slices.Contains(cfg.impls, "net") || len(cfg.impls) < 2 {
+		fatalf("nothing to compare: servers %v", cfg.impls)
+	}
+
 	started := time.Now()
 	var results []result
 	failed := false
@@ -147,7 +184,7 @@ func benchMain() int {
 		res := result{Scenario: sc, Command: clientCommand(sc, cfg, "HOST:PORT", "pipeline.lua")}
 		for round := range cfg.rounds {
 			for _, impl := range cfg.impls {
-				fmt.Fprintf(os.Stderr, "clientbench: %-8s %-4s round %d/%d: ", sc.Name, impl, round+1, cfg.rounds)
+				fmt.Fprintf(os.Stderr, "clientbench: %-8s %-12s round %d/%d: ", sc.Name, impl, round+1, cfg.rounds)
 				m := measure(bin, script, impl, sc, cfg)
 				if m.Err != "" {
 					failed = true
@@ -169,6 +206,9 @@ func benchMain() int {
 			return 1
 		}
 		return 0
+	}
+	if skipped {
+		cfg.readme = "" // the README's table keeps every server
 	}
 	if err := write(results, md, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "clientbench:", err)

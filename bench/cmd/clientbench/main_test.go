@@ -59,15 +59,26 @@ func TestMarkdown(t *testing.T) {
 	for round, cpu := range [][2]float64{{1, 2}, {3, 2}, {2, 4}} {
 		res.Runs = append(res.Runs,
 			run{Impl: "asio", Round: round, RPS: 100, CPUPerReq: cpu[0]},
+			run{Impl: "asio@iouring", Round: round, RPS: 80, CPUPerReq: cpu[0] / 2},
 			run{Impl: "net", Round: round, RPS: 50, CPUPerReq: cpu[1]})
 	}
 	md := markdown([]result{res}, config{rounds: 3, impls: allImpls, serverCPU: 0, loadCPU: 1}, time.Now())
 	t.Log("\n" + md)
-	// Medians 2 and 2 µs; per round 0.50, 1.50, 0.50, whose median is the
-	// ratio.
-	for _, want := range []string{"| http-16 |", "| 100 | 50 |", "2.00 µs", "**0.50×**", "0.50–1.50×"} {
+	// asio: medians 2 and 2 µs; per round 0.50, 1.50, 0.50, whose median
+	// is the ratio. asio@iouring: half asio's CPU each round.
+	for _, want := range []string{"| http-16 |", "| asio | 100 | 50 |", "2.00 µs", "**0.50×**", "0.50–1.50×",
+		"| asio@iouring | 80 | 50 |", "1.00 µs", "**0.25×**", "0.25–0.75×"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("no %q in the table", want)
+		}
+	}
+}
+
+func TestKnownImpl(t *testing.T) {
+	for n, want := range map[string]bool{"asio": true, "net": true, "asio@epoll": true, "asio@iouring": true,
+		"asio@portable": true, "asio@": false, "asio@kqueue": false, "gnet": false, "": false} {
+		if knownImpl(n) != want {
+			t.Errorf("knownImpl(%q) = %v, want %v", n, !want, want)
 		}
 	}
 }

@@ -164,16 +164,22 @@ type server struct {
 }
 
 // startServer runs protoserver pinned to cpu with GOMAXPROCS=1 and waits
-// for the address it prints.
+// for the address it prints. An "asio@backend" server is protoserver's asio
+// with ASIO_BACKEND=backend in its environment.
 func startServer(bin, proto, impl string, cpu int) (*server, string, error) {
-	cmd := exec.Command("taskset", "-c", strconv.Itoa(cpu), bin, "-proto", proto, "-impl", impl, "-addr", "127.0.0.1:0", "-contexts", "1")
+	name, backend, _ := strings.Cut(impl, "@")
+	cmd := exec.Command("taskset", "-c", strconv.Itoa(cpu), bin, "-proto", proto, "-impl", name, "-addr", "127.0.0.1:0", "-contexts", "1")
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+		if !strings.HasPrefix(kv, "GOMAXPROCS=") && !strings.HasPrefix(kv, "ASIO_BACKEND=") {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "GOMAXPROCS=1")
+	env = append(env, "GOMAXPROCS=1")
+	if backend != "" {
+		env = append(env, "ASIO_BACKEND="+backend)
+	}
+	cmd.Env = env
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

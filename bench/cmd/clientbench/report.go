@@ -50,12 +50,12 @@ func summarize(runs []run, impl string) summary {
 	return s
 }
 
-// pairedRatios returns asio's CPU per request over net's for every round
+// pairedRatios returns impl's CPU per request over net's for every round
 // that measured both without error.
-func pairedRatios(runs []run) []float64 {
+func pairedRatios(runs []run, impl string) []float64 {
 	var per []float64
 	for _, a := range runs {
-		if a.Impl != "asio" || a.Err != "" || a.CPUPerReq <= 0 {
+		if a.Impl != impl || a.Err != "" || a.CPUPerReq <= 0 {
 			continue
 		}
 		for _, n := range runs {
@@ -88,42 +88,48 @@ func markdown(results []result, cfg config, started time.Time) string {
 		fmt.Fprintf(&b, ", library at %s", rev)
 	}
 	fmt.Fprintf(&b, "\n- machine: %d CPUs, %s, %s/%s\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(&b, "- servers: `protoserver -proto http|resp -impl asio|net -contexts 1`, a fresh process per measurement, pinned to CPU %d (taskset) with GOMAXPROCS=1; the client pinned to CPU %d\n", cfg.serverCPU, cfg.loadCPU)
-	fmt.Fprintf(&b, "- %d rounds, interleaved (%s, then again); each figure is the median over the rounds, and asio/net the median of the per-round ratios (\"per round\": their range)\n", cfg.rounds, strings.Join(cfg.impls, ", "))
+	fmt.Fprintf(&b, "- servers: `protoserver -proto http|resp -impl asio|net -contexts 1` (asio: the default backend, epoll; asio@iouring: `ASIO_BACKEND=iouring`), a fresh process per measurement, pinned to CPU %d (taskset) with GOMAXPROCS=1; the client pinned to CPU %d\n", cfg.serverCPU, cfg.loadCPU)
+	fmt.Fprintf(&b, "- %d rounds, interleaved (%s, then again); each figure is the median over the rounds, and /net the median of the per-round ratios to the net server of the same round (\"per round\": their range)\n", cfg.rounds, strings.Join(cfg.impls, ", "))
 	b.WriteString("- server CPU/req: the server process's CPU time (user+system, all threads) from just before the client starts to just after it exits ÷ the requests the client completed\n\n")
-	b.WriteString("| scenario | client | asio req/s | net req/s | asio p50 | net p50 | asio CPU/req | net CPU/req | asio/net CPU/req | per round | other load |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| scenario | client | server | req/s | net req/s | p50 | net p50 | CPU/req | net CPU/req | /net CPU/req | per round | other load |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, res := range results {
-		a, n := summarize(res.Runs, "asio"), summarize(res.Runs, "net")
-		cell := func(s summary, f func(summary) string) string {
-			switch {
-			case s.rounds == 0:
-				return "-"
-			case !s.ok:
-				return "failed"
+		n := summarize(res.Runs, "net")
+		for _, impl := range cfg.impls {
+			if impl == "net" {
+				continue
 			}
-			v := f(s)
-			if s.failed > 0 {
-				v += fmt.Sprintf(" (%d failed)", s.failed)
+			a := summarize(res.Runs, impl)
+			cell := func(s summary, f func(summary) string) string {
+				switch {
+				case s.rounds == 0:
+					return "-"
+				case !s.ok:
+					return "failed"
+				}
+				v := f(s)
+				if s.failed > 0 {
+					v += fmt.Sprintf(" (%d failed)", s.failed)
+				}
+				return v
 			}
-			return v
+			rps := func(s summary) string { return thousands(s.rps) }
+			p50 := func(s summary) string { return fmt.Sprintf("%.3f ms", s.p50) }
+			cpu := func(s summary) string { return fmt.Sprintf("%.2f µs", s.cpu) }
+			// Paired: a round measures the servers back to back, so the
+			// ratio within a round cancels the machine's drift; the table
+			// gives the median of those ratios, and their range.
+			ratio, spread := "-", "-"
+			if per := pairedRatios(res.Runs, impl); len(per) > 0 {
+				ratio = fmt.Sprintf("**%.2f×**", median(per))
+				if len(per) > 1 {
+					spread = fmt.Sprintf("%.2f–%.2f×", slices.Min(per), slices.Max(per))
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f%% |\n",
+				res.Scenario.Name, res.Scenario.Title, impl, cell(a, rps), cell(n, rps), cell(a, p50), cell(n, p50),
+				cell(a, cpu), cell(n, cpu), ratio, spread, 100*max(a.other, n.other))
 		}
-		rps := func(s summary) string { return thousands(s.rps) }
-		p50 := func(s summary) string { return fmt.Sprintf("%.3f ms", s.p50) }
-		cpu := func(s summary) string { return fmt.Sprintf("%.2f µs", s.cpu) }
-		// Paired: a round measures both servers back to back, so the ratio
-		// within a round cancels the machine's drift; the table gives the
-		// median of those ratios, and their range.
-		ratio, spread := "-", "-"
-		if per := pairedRatios(res.Runs); len(per) > 0 {
-			ratio = fmt.Sprintf("**%.2f×**", median(per))
-			if len(per) > 1 {
-				spread = fmt.Sprintf("%.2f–%.2f×", slices.Min(per), slices.Max(per))
-			}
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f%% |\n",
-			res.Scenario.Name, res.Scenario.Title, cell(a, rps), cell(n, rps), cell(a, p50), cell(n, p50),
-			cell(a, cpu), cell(n, cpu), ratio, spread, 100*max(a.other, n.other))
 	}
 	b.WriteString("\nClient commands (HOST:PORT is the server's address):\n\n")
 	for _, res := range results {
