@@ -357,14 +357,38 @@ func report(results map[string][]result) {
 		}
 		return xs[len(xs)/2], best
 	}
-	fmt.Printf("\n%d interleaved rounds; server pinned to CPU %d (GOMAXPROCS=1), load on CPU %d; timeouts %v\n", *rounds, *serverCPU, *loadCPU, *timeouts)
-	fmt.Printf("%-36s %10s %10s %7s | %10s %10s %7s\n", "", "asio", "net+tls", "ratio", "best asio", "best net", "ratio")
+	// Paired: the two servers of a round ran back to back, so their ratio
+	// cancels most of the machine's drift between rounds.
+	paired := func(f func(result) float64) (med, lo, hi float64) {
+		var xs []float64
+		for i := range min(len(results["asio"]), len(results["net"])) {
+			if n := f(results["net"][i]); n > 0 {
+				xs = append(xs, f(results["asio"][i])/n)
+			}
+		}
+		if len(xs) == 0 {
+			return 0, 0, 0
+		}
+		sort.Float64s(xs)
+		med = xs[len(xs)/2]
+		if len(xs)%2 == 0 {
+			med = (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
+		}
+		return med, xs[0], xs[len(xs)-1]
+	}
+	backend := os.Getenv("ASIO_BACKEND")
+	if backend == "" {
+		backend = "default"
+	}
+	fmt.Printf("\n%d interleaved rounds; server pinned to CPU %d (GOMAXPROCS=1), load on CPU %d; timeouts %v; asio backend %s\n", *rounds, *serverCPU, *loadCPU, *timeouts, backend)
+	fmt.Printf("%-36s %10s %10s %7s | %10s %10s %7s | %s\n", "", "asio", "net+tls", "ratio", "best asio", "best net", "ratio", "per round")
 	row := func(name string, f func(result) float64, lowIsGood bool) {
 		am, ab := stat("asio", f, lowIsGood)
 		nm, nb := stat("net", f, lowIsGood)
-		fmt.Printf("%-36s %10.1f %10.1f %7.2f | %10.1f %10.1f %7.2f\n", name, am, nm, am/nm, ab, nb, ab/nb)
+		pm, plo, phi := paired(f)
+		fmt.Printf("%-36s %10.1f %10.1f %7.2f | %10.1f %10.1f %7.2f | %.2f (%.2f–%.2f)\n", name, am, nm, am/nm, ab, nb, ab/nb, pm, plo, phi)
 	}
-	fmt.Printf("%-36s %29s | %s\n", "", "medians", "best rounds")
+	fmt.Printf("%-36s %29s | %29s | %s\n", "", "medians", "best rounds", "median of the per-round ratios (range)")
 	if strings.Contains(*what, "wrk") {
 		row(fmt.Sprintf("wrk -c%d requests/s", *conns), func(r result) float64 { return r.reqPerSec }, false)
 		row("server CPU µs per request", func(r result) float64 { return r.cpuPerReq }, true)
