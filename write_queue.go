@@ -116,7 +116,7 @@ type queuedMsg struct {
 var msgPool sync.Pool
 
 // maxSpares bounds the spare messages a queue keeps, and so a chain in
-// msgPool: past it, delivered messages are left to the collector.
+// msgPool: past it, the coldest spares are left to the collector.
 const maxSpares = 64
 
 func init() {
@@ -448,17 +448,22 @@ func (q *WriteQueue) startLocked() {
 func (q *WriteQueue) next() {
 	q.mu.Lock()
 	if m := q.spent; m != nil {
-		if q.nfree < maxSpares {
-			for last := m; ; last = last.next {
-				if last.next == nil {
-					last.next = q.free
-					break
-				}
-			}
-			q.free = m
-			q.nfree += q.nspent
+		// The messages just delivered go first (their memory is warm);
+		// past maxSpares the coldest are left to the collector.
+		last := m
+		for last.next != nil {
+			last = last.next
 		}
+		last.next, q.free = q.free, m
+		q.nfree += q.nspent
 		q.spent, q.nspent = nil, 0
+		if q.nfree > maxSpares {
+			m = q.free
+			for range maxSpares - 1 {
+				m = m.next
+			}
+			m.next, q.nfree = nil, maxSpares
+		}
 	}
 	if q.first == nil {
 		spares := q.idleLocked()

@@ -586,26 +586,41 @@ func TestWriteQueueSpares(t *testing.T) {
 	for i := 1; i <= 16; i++ {
 		q.AsyncWrite(Buffers{[]byte("0123456789")}, rec.handler(i))
 	}
+	batch := map[*queuedMsg]bool{} // the records of messages 1–16
+	q.mu.Lock()
+	for m := q.first; m != nil; m = m.next {
+		batch[m] = true
+	}
+	q.mu.Unlock()
+	if len(batch) != 16 {
+		t.Fatalf("%d messages wait, want 16", len(batch))
+	}
 	st.release()
 	st.mu.Lock()
 	st.holdAt = 2 // the batch of messages 1–16
 	st.mu.Unlock()
 	runUntilPending(t, ctx, st)
 	// Message 17 waits behind the batch, so the queue stays busy after it
-	// and keeps the 16 messages it delivered. When 17's write starts,
+	// and keeps the records the batch delivered. When 17's write starts,
 	// message 18 is queued: it takes one of them.
 	q.AsyncWrite(Buffers{[]byte("x")}, rec.handler(17))
-	before, after := -1, -1
+	spares, reused := -1, false
 	st.onCall = func(call int) {
-		if call == 3 {
-			q.mu.Lock()
-			before = q.nfree
-			q.mu.Unlock()
-			q.AsyncWrite(Buffers{[]byte("y")}, rec.handler(18))
-			q.mu.Lock()
-			after = q.nfree
-			q.mu.Unlock()
+		if call != 3 {
+			return
 		}
+		q.mu.Lock()
+		spares = 0
+		for m := q.free; m != nil; m = m.next {
+			if batch[m] {
+				spares++
+			}
+		}
+		q.mu.Unlock()
+		q.AsyncWrite(Buffers{[]byte("y")}, rec.handler(18))
+		q.mu.Lock()
+		reused = batch[q.last]
+		q.mu.Unlock()
 	}
 	st.release()
 	ctx.Restart()
@@ -613,13 +628,51 @@ func TestWriteQueueSpares(t *testing.T) {
 	if got := rec.results(); len(got) != 19 {
 		t.Fatalf("%d handlers ran, want 19", len(got))
 	}
-	if before != 16 || after != 15 {
-		t.Fatalf("spares when message 17's write started: %d, after queueing message 18: %d; want 16 and 15", before, after)
+	if spares != 16 || !reused {
+		t.Fatalf("when message 17's write started %d of the batch's 16 records were spares, and message 18 took one: %v; want 16 and true", spares, reused)
 	}
 	q.mu.Lock()
 	free, nfree, spent, busy := q.free, q.nfree, q.spent, q.busy
 	q.mu.Unlock()
 	if free != nil || nfree != 0 || spent != nil || busy {
 		t.Fatalf("idle queue: free %p (%d), spent %p, busy %v; want no spare and idle", free, nfree, spent, busy)
+	}
+}
+
+// TestWriteQueueSparesBounded: a queue keeps at most maxSpares spare
+// messages, however large the batch it delivered.
+func TestWriteQueueSparesBounded(t *testing.T) {
+	ctx := newTestContext(t)
+	var rec queueRecorder
+	st, q := heldQueue(t, ctx, &rec)
+	const n = 3 * maxSpares
+	for i := 1; i <= n; i++ {
+		q.AsyncWrite(Buffers{[]byte("z")}, rec.handler(i))
+	}
+	st.release()
+	st.mu.Lock()
+	st.holdAt = 2
+	st.mu.Unlock()
+	runUntilPending(t, ctx, st)
+	q.AsyncWrite(Buffers{[]byte("x")}, rec.handler(n+1)) // keeps the queue busy after the batch
+	spares, counted := -1, -1
+	st.onCall = func(call int) {
+		if call == 3 {
+			q.mu.Lock()
+			spares, counted = q.nfree, 0
+			for m := q.free; m != nil; m = m.next {
+				counted++
+			}
+			q.mu.Unlock()
+		}
+	}
+	st.release()
+	ctx.Restart()
+	ctx.Run()
+	if got := rec.results(); len(got) != n+2 {
+		t.Fatalf("%d handlers ran, want %d", len(got), n+2)
+	}
+	if spares != maxSpares || counted != maxSpares {
+		t.Fatalf("after a batch of %d the queue kept %d spares (%d linked), want %d", n, spares, counted, maxSpares)
 	}
 }
