@@ -300,10 +300,14 @@ func (b *uringBackend) sqeLocked() *uring.SQE {
 
 // inflightLocked records the SQE just prepared for d's direction dir: the
 // direction has a request in the kernel (its bit in d.state, which holds
-// back the ops behind it) and armed counts one more; then it is submitted
-// unless the poller will (d.mu and b.sq held).
-func (b *uringBackend) inflightLocked(d *fdState, dir int) {
-	d.state |= inflightBit(dir)
+// back the ops behind it); see armLocked (d.mu and b.sq held).
+func (b *uringBackend) inflightLocked(d *fdState, dir int) { b.armLocked(d, inflightBit(dir)) }
+
+// armLocked records a request just prepared for d: bit in d.state says
+// what it is (a direction's head op, or a multishot), armed counts one
+// more, and it is submitted unless the poller will (d.mu and b.sq held).
+func (b *uringBackend) armLocked(d *fdState, bit uint8) {
+	d.state |= bit
 	b.armed.Add(1)
 	b.kickLocked()
 }
@@ -581,19 +585,11 @@ func (b *uringBackend) speculate(d *fdState, o *op, dir int) bool {
 	default:
 		return false
 	}
-	switch performRaw(d, o, false) {
-	case done:
-		return true
-	case doneExhausted:
-		if dir == dirRead && o.kind == opRead {
-			d.state |= uReadEmpty
-		}
-		return true
+	r := performRaw(d, o, false)
+	if r != done && dir == dirRead && o.kind == opRead {
+		d.state |= uReadEmpty // a short read drained the socket, or it would block
 	}
-	if dir == dirRead && o.kind == opRead {
-		d.state |= uReadEmpty
-	}
-	return false
+	return r == done || r == doneExhausted
 }
 
 // connectCheckLocked opens d for o's peer if needed and refuses a connect

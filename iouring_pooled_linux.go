@@ -201,14 +201,11 @@ func (b *uringBackend) issuePooled(d *fdState, o *op) bool {
 	s := b.sqeLocked()
 	if o.n > 0 {
 		s.PrepRecvSelect(fd, uint16(group), uint32(o.n), 0, userData(d.token(), dirRead, group))
-		d.state |= uInflightRead
-		b.armed.Add(1)
+		b.inflightLocked(d, dirRead)
 	} else {
 		s.PrepRecvMultishot(fd, uint16(group), 0, userData(d.token(), tagMulti, group))
-		d.state |= uMulti
-		b.armed.Add(1)
+		b.armLocked(d, uMulti)
 	}
-	b.kickLocked()
 	b.sq.Unlock()
 	if o.n == 0 {
 		b.slots.setGroup(d.token(), group)
@@ -219,22 +216,27 @@ func (b *uringBackend) issuePooled(d *fdState, o *op) bool {
 // pooledFallback receives into a pool buffer taken now, as the epoll
 // backend does once data is there.
 func (b *uringBackend) pooledFallback(d *fdState, o *op) bool {
-	buf := o.pool.getOrWait(d)
+	buf := b.poolBuffer(d, o)
 	if buf == nil {
-		d.state |= uPoolWait
 		return false
-	}
-	if o.n > 0 && int(o.n) < len(buf) {
-		buf = buf[:o.n]
 	}
 	o.buf = buf
 	b.sq.Lock()
 	b.sqeLocked().PrepRecv(int(d.sysfd), buf, 0, userData(d.token(), dirRead, 0))
-	d.state |= uInflightRead
-	b.armed.Add(1)
-	b.kickLocked()
+	b.inflightLocked(d, dirRead)
 	b.sq.Unlock()
 	return false
+}
+
+// poolBuffer lends o a buffer of its pool, cut to o's limit, or registers d
+// to be told when one is free (uPoolWait) and returns nil (d.mu held).
+func (b *uringBackend) poolBuffer(d *fdState, o *op) []byte {
+	buf := o.pool.getOrWait(d)
+	if buf == nil {
+		d.state |= uPoolWait
+		return nil
+	}
+	return o.limitPooled(buf)
 }
 
 // pooledFromStash hands o the oldest data a multishot receive brought: its
@@ -250,13 +252,9 @@ func (b *uringBackend) pooledFromStash(d *fdState, x *uext, o *op) bool {
 	if d.state&uPoolWait != 0 {
 		return false // bufferFree comes back here
 	}
-	nb := o.pool.getOrWait(d)
+	nb := b.poolBuffer(d, o)
 	if nb == nil {
-		d.state |= uPoolWait
 		return false
-	}
-	if o.n > 0 && int(o.n) < len(nb) {
-		nb = nb[:o.n]
 	}
 	n := copy(nb, e.b)
 	o.buf, o.n = nb[:n], int32(n)
@@ -548,9 +546,7 @@ func (b *uringBackend) issueAccept(d *fdState, o *op) bool {
 	}
 	b.sq.Lock()
 	b.sqeLocked().PrepAcceptMultishot(int(d.sysfd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, userData(d.token(), tagMulti, 0))
-	d.state |= uMulti
-	b.armed.Add(1)
-	b.kickLocked()
+	b.armLocked(d, uMulti)
 	b.sq.Unlock()
 	b.slots.setGroup(d.token(), 0)
 	return false

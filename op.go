@@ -190,6 +190,16 @@ func (o *op) settledAtStart(open, dgram, closed bool) bool {
 	return true
 }
 
+// limitPooled cuts a buffer a pooled read took from its pool to the op's
+// limit: before the read, o.n > 0 is the most it may take (TCPStream's rate
+// policy), 0 none.
+func (o *op) limitPooled(b []byte) []byte {
+	if o.n > 0 && int(o.n) < len(b) {
+		return b[:o.n]
+	}
+	return b
+}
+
 // blockingOp makes an op for a blocking form, performed on the caller's
 // goroutine: it needs no pool.
 func blockingOp(kind opKind, flags MessageFlags, b Buffers) op {

@@ -74,9 +74,7 @@ func (b *portableBackend) readPooled(d *fdState, p *portableFD, c net.Conn, o *o
 		}
 		<-p.poolWake
 	}
-	if o.n > 0 && int(o.n) < len(buf) {
-		buf = buf[:o.n]
-	}
+	buf = o.limitPooled(buf)
 	n, err := c.Read(buf)
 	if n == 0 {
 		o.pool.unget(buf)

@@ -235,9 +235,7 @@ func attemptPooled(fd uintptr, o *op) rawResult {
 		o.err = errNeedBuffer
 		return done
 	}
-	if o.n > 0 && int(o.n) < len(b) {
-		b = b[:o.n]
-	}
+	b = o.limitPooled(b)
 	n, err := sys.ReadFD(fd, b)
 	if err == syscall.EAGAIN || err == syscall.EINTR {
 		o.pool.unget(b)

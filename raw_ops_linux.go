@@ -102,9 +102,7 @@ func rawRecvPooled(d *fdState, o *op) rawResult {
 	if b == nil {
 		return needBuffer
 	}
-	if o.n > 0 && int(o.n) < len(b) {
-		b = b[:o.n] // a limit (TCPStream's rate policy)
-	}
+	b = o.limitPooled(b)
 	var n int
 	var err error
 	for {
