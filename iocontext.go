@@ -327,9 +327,9 @@ func (c *IOContext) requeue(r *runner) int {
 		}
 		c.mu.Unlock()
 	}
-	c.stats.handlers.Add(int64(done + r.chained))
-	ran := done + r.chained
+	ran := done + r.chained // chained handlers ran inside done's tasks
 	r.chained = 0
+	c.stats.handlers.Add(int64(ran))
 	if r.finished != 0 {
 		c.stats.finished.Add(r.finished)
 		r.finished = 0

@@ -492,12 +492,19 @@ func (q *WriteQueue) onBatch(n int, err error) {
 			m.ex.Post(m.runF)
 			continue
 		}
-		h, n, err := m.h, m.n, m.err
-		m.reset()
-		m.next, q.spent = q.spent, m
-		q.nspent++
-		h(n, err)
+		q.runSpent(m)
 	}
+}
+
+// runSpent is run for a message the batch's completion delivers itself: its
+// record becomes one of the spares next hands to the queue's later
+// messages, instead of going back to msgPool.
+func (q *WriteQueue) runSpent(m *queuedMsg) {
+	h, n, err := m.h, m.n, m.err
+	m.reset()
+	m.next, q.spent = q.spent, m
+	q.nspent++
+	h(n, err)
 }
 
 // take unlinks the first of q.rest and gives it its share of the batch's
