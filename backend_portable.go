@@ -808,7 +808,7 @@ func firstBuffer(o *op) []byte {
 		}
 		return nil
 	}
-	return o.buf
+	return o.buffer()
 }
 
 // sendDgram sends one datagram on a connected datagram socket.
@@ -820,7 +820,7 @@ func (p *portableFD) sendDgram(o *op) (int, error) {
 	if bufs := o.bufs(); bufs != nil {
 		return c.Write(bytesJoin(bufs))
 	}
-	return c.Write(o.buf)
+	return c.Write(o.buffer())
 }
 
 // bytesJoin joins the buffers of a datagram into one: package net sends
@@ -842,7 +842,7 @@ func (p *portableFD) sendTo(o *op) (int, error) {
 	if err := p.familyMismatch(o.x.addr); err != nil {
 		return 0, err
 	}
-	b := o.buf
+	b := o.buffer()
 	if bufs := o.bufs(); bufs != nil {
 		b = bytesJoin(bufs)
 	}
@@ -866,7 +866,7 @@ func (p *portableFD) recvFrom(o *op) (int, error) {
 	if !ok {
 		return 0, syscall.ENOTCONN
 	}
-	b := o.buf
+	b := o.buffer()
 	bufs := o.bufs()
 	if bufs != nil {
 		b = make([]byte, Buffers(bufs).Len()) // scattered after
@@ -1017,7 +1017,8 @@ func (p *portableFD) recvBatch(o *op) (int, error) {
 	m := &msgs[0]
 	one := op{kind: opRecvFrom, x: &opExt{bufs: m.Buffers}}
 	if len(m.Buffers) == 1 {
-		one.buf, one.x.bufs = m.Buffers[0], nil
+		one.setBuffer(m.Buffers[0])
+		one.x.bufs = nil
 	}
 	n, err := p.recvFrom(&one)
 	if err != nil && !errors.Is(err, ErrMessageTooLong) {

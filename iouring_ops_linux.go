@@ -321,7 +321,7 @@ func (b *uringBackend) prepRecv(d *fdState, o *op, dir int) {
 	b.sq.Lock()
 	s := b.sqeLocked()
 	if sc == nil {
-		s.PrepRecv(fd, o.buf, flags, ud)
+		s.PrepRecv(fd, o.buffer(), flags, ud)
 	} else {
 		s.PrepRecvmsg(fd, &sc.msg, flags, ud)
 	}
@@ -347,7 +347,7 @@ func (b *uringBackend) prepSend(d *fdState, o *op, dir int, to bool) bool {
 		}
 		n := 0
 		if bufs == nil {
-			if len(o.buf) > 0 {
+			if len(o.buffer()) > 0 {
 				n = 1
 			}
 		} else if n = nonEmpty(bufs); n > sys.MaxIovecs {
@@ -360,7 +360,7 @@ func (b *uringBackend) prepSend(d *fdState, o *op, dir int, to bool) bool {
 		sc = b.scratch(d, dir)
 		iov := sc.iovs(n)
 		if bufs == nil {
-			uring.SetIovecs(&sc.msg, iov, [][]byte{o.buf})
+			uring.SetIovecs(&sc.msg, iov, [][]byte{o.buffer()})
 		} else {
 			uring.SetIovecs(&sc.msg, iov, bufs)
 		}
@@ -373,7 +373,7 @@ func (b *uringBackend) prepSend(d *fdState, o *op, dir int, to bool) bool {
 	b.sq.Lock()
 	s := b.sqeLocked()
 	if sc == nil {
-		s.PrepSend(fd, o.buf, flags, ud)
+		s.PrepSend(fd, o.buffer(), flags, ud)
 	} else {
 		s.PrepSendmsg(fd, &sc.msg, flags, ud)
 	}
@@ -397,8 +397,8 @@ func (b *uringBackend) prepRecvFrom(d *fdState, o *op, dir int) {
 	sc := b.scratch(d, dir)
 	if bufs := o.bufs(); bufs != nil {
 		uring.SetIovecs(&sc.msg, sc.iovs(min(len(bufs), sys.MaxIovecs)), bufs)
-	} else if len(o.buf) > 0 {
-		uring.SetIovecs(&sc.msg, sc.iovs(1), [][]byte{o.buf})
+	} else if len(o.buffer()) > 0 {
+		uring.SetIovecs(&sc.msg, sc.iovs(1), [][]byte{o.buffer()})
 	}
 	sc.msg.Name = (*byte)(sc.sa.Ptr())
 	sc.msg.Namelen = unix.SizeofSockaddrInet6

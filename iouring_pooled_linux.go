@@ -220,7 +220,7 @@ func (b *uringBackend) pooledFallback(d *fdState, o *op) bool {
 	if buf == nil {
 		return false
 	}
-	o.buf = buf
+	o.setBuffer(buf)
 	b.sq.Lock()
 	b.sqeLocked().PrepRecv(int(d.sysfd), buf, 0, userData(d.token(), dirRead, 0))
 	b.inflightLocked(d, dirRead)
@@ -245,7 +245,8 @@ func (b *uringBackend) poolBuffer(d *fdState, o *op) []byte {
 func (b *uringBackend) pooledFromStash(d *fdState, x *uext, o *op) bool {
 	e := &x.stash[0]
 	if e.p == o.pool && (o.n == 0 || len(e.b) <= int(o.n)) {
-		o.buf, o.n = e.b, int32(len(e.b))
+		o.setBuffer(e.b)
+		o.n = int32(len(e.b))
 		x.popStash()
 		return true
 	}
@@ -257,7 +258,8 @@ func (b *uringBackend) pooledFromStash(d *fdState, x *uext, o *op) bool {
 		return false
 	}
 	n := copy(nb, e.b)
-	o.buf, o.n = nb[:n], int32(n)
+	o.setBuffer(nb[:n])
+	o.n = int32(n)
 	x.consume(n)
 	return true
 }
@@ -299,7 +301,7 @@ func (b *uringBackend) fromStash(d *fdState, o *op) bool {
 	}
 	dst := o.bufs()
 	if dst == nil {
-		dst = [][]byte{o.buf}
+		dst = [][]byte{o.buffer()}
 	}
 	n, i := 0, 0
 	for _, db := range dst {
@@ -331,13 +333,14 @@ func skipIn(x *uext, i, n int) int {
 // pool's ring.
 func (b *uringBackend) finishPooled(d *fdState, o *op, c *uring.CQE) bool {
 	res := c.Res
-	if buf := o.buf; buf != nil {
+	if buf := o.pooled(); buf != nil {
 		if res > 0 {
-			o.buf, o.n = buf[:res], res
+			o.setBuffer(buf[:res])
+			o.n = res
 			return true
 		}
 		o.pool.unget(buf)
-		o.buf = nil
+		o.setBuffer(nil)
 		if res == 0 {
 			o.err = io.EOF
 		} else {
@@ -349,7 +352,8 @@ func (b *uringBackend) finishPooled(d *fdState, o *op, c *uring.CQE) bool {
 	if id, ok := c.Buffer(); ok && pr != nil {
 		buf := pr.take(id, max(int(res), 0))
 		if res > 0 && buf != nil {
-			o.buf, o.n = buf, res
+			o.setBuffer(buf)
+			o.n = res
 			pr.refill()
 			return true
 		}
@@ -474,7 +478,8 @@ func (b *uringBackend) recvCQE(d *fdState, c *uring.CQE, pr *poolRing, more bool
 		q := &d.q[dirRead]
 		if o := q.head; o != nil && o.kind == opReadPooled && o.pool == pr.p && o.n == 0 && (x == nil || len(x.stash) == 0) {
 			q.pop() // the usual case: the read waits for this data
-			o.buf, o.n = buf, res
+			o.setBuffer(buf)
+			o.n = res
 			done.push(o)
 			return
 		}

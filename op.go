@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // opKind says what an operation does. Each backend has one function per
@@ -86,16 +87,24 @@ func (o *op) direction() int {
 // owns it, and only one of perform, cancel, close and shutdown can.
 type op struct {
 	next *op // link in a descriptor queue or an opList
-	kind opKind
+
+	// The single buffer (a longer sequence is in x.bufs), as its data
+	// pointer and length, so that the op fits 80 bytes (a size class) with
+	// the fields below; buffer and setBuffer convert. Its capacity is not
+	// kept: a pooled read's result gets its pool's (result).
+	bp *byte
+	bn int32
+	n  int32 // bytes (or messages) moved; at most 0x7ffff000 per syscall on Linux
+
+	seq   atomic.Uint32
+	kind  opKind
+	flags uint8 // MessageFlags, or the WaitType of an opWait
 	// immediate marks a deferred immediate completion, for a bound
 	// immediate executor (deliver).
 	immediate bool
 	hsig      handlerSig // the signature of h
-	flags     int32      // MessageFlags, or the WaitType of an opWait
-	buf       []byte     // the single buffer (a longer sequence is in x.bufs)
-	n         int32      // bytes (or messages) moved; at most 0x7ffff000 per syscall on Linux
-	seq       atomic.Uint32
-	err       error
+
+	err error
 	// d is the descriptor the op concerns; its context counts the op's
 	// work and its executor runs the handler, unless x overrides them
 	// (ctx, exec).
@@ -104,6 +113,37 @@ type op struct {
 	h    handler     // the handler (handler.go)
 	pool *BufferPool // a pooled read's pool
 	x    *opExt      // the rarer parts, or nil
+}
+
+// maxSingleBuffer is the most of one buffer an op offers: what Linux moves
+// in one read or write at most (MAX_RW_COUNT), so that the length fits the
+// op's int32. A longer buffer is a short transfer, as the "some" operations
+// allow; the composed ones go on with the rest.
+const maxSingleBuffer = 0x7ffff000
+
+// buffer returns the op's single buffer (nil if it has none); its capacity
+// is its length.
+func (o *op) buffer() []byte { return unsafe.Slice(o.bp, o.bn) }
+
+// setBuffer makes b the op's single buffer, at most maxSingleBuffer of it;
+// a nil b leaves it none, an empty non-nil one an empty one.
+func (o *op) setBuffer(b []byte) {
+	o.bp, o.bn = unsafe.SliceData(b), int32(min(len(b), maxSingleBuffer))
+}
+
+// pooled returns a pooled read's buffer (nil if it has none) with its
+// pool's capacity, as the pool's Put and unget expect.
+func (o *op) pooled() []byte {
+	if o.bp == nil {
+		return nil
+	}
+	return unsafe.Slice(o.bp, o.pool.size)[:o.bn]
+}
+
+// packFlags gives the message flags the op keeps: the library's own bits
+// (others mean nothing to any backend).
+func packFlags(f MessageFlags) uint8 {
+	return uint8(f & (MsgPeek | MsgOutOfBand | MsgDoNotRoute | MsgEndOfRecord))
 }
 
 // opExt holds what only some ops need.
@@ -159,7 +199,7 @@ func (o *op) size() int {
 	if b := o.bufs(); b != nil {
 		return Buffers(b).Len()
 	}
-	return len(o.buf)
+	return int(o.bn)
 }
 
 // isNoop reports whether o is a zero-size op on a stream, which completes
@@ -203,7 +243,7 @@ func (o *op) limitPooled(b []byte) []byte {
 // blockingOp makes an op for a blocking form, performed on the caller's
 // goroutine: it needs no pool.
 func blockingOp(kind opKind, flags MessageFlags, b Buffers) op {
-	return op{kind: kind, flags: int32(flags), x: &opExt{bufs: b, hidx: -1}}
+	return op{kind: kind, flags: packFlags(flags), x: &opExt{bufs: b, hidx: -1}}
 }
 
 // imm returns the bound immediate executor, or nil.
@@ -278,7 +318,7 @@ func (o *op) setBuffers(b Buffers) {
 	switch len(b) {
 	case 0:
 	case 1:
-		o.buf = b[0]
+		o.setBuffer(b[0])
 	default:
 		x := o.ext()
 		x.bufs = append(x.bufs[:0], b...)
@@ -295,7 +335,7 @@ func (o *op) release() {
 	}
 	o.next, o.x = nil, nil
 	o.flags, o.immediate = 0, false
-	o.buf = nil
+	o.bp, o.bn = nil, 0
 	o.n, o.err = 0, nil
 	o.d = nil
 	o.h, o.hsig, o.pool = nil, sigNone, nil
@@ -305,7 +345,10 @@ func (o *op) release() {
 // run is the op's completion: it leaves its cancellation slot, recycles
 // itself and calls the handler. The scheduler counts the work done after.
 func (o *op) run(rn *runner) {
-	r := opResult{n: int(o.n), err: o.err, buf: o.buf}
+	r := opResult{n: int(o.n), err: o.err}
+	if o.hsig == sigP {
+		r.buf = o.pooled()
+	}
 	h, sig := o.h, o.hsig
 	var tr *opTrace
 	if c := o.ctx(); rn != nil && rn.c == c {

@@ -45,7 +45,7 @@ func (b *portableBackend) performStream(d *fdState, p *portableFD, o *op, blocki
 			m, err = nb.WriteTo(c)
 			n = int(m)
 		} else {
-			n, err = c.Write(o.buf)
+			n, err = c.Write(o.buffer())
 		}
 	}
 	o.n = int32(n)
@@ -83,7 +83,8 @@ func (b *portableBackend) readPooled(d *fdState, p *portableFD, c net.Conn, o *o
 		}
 		return err
 	}
-	o.buf, o.n = buf[:n], int32(n)
+	o.setBuffer(buf[:n])
+	o.n = int32(n)
 	return nil
 }
 

@@ -182,7 +182,7 @@ func (s *streamIO) attempt(fd uintptr, o *op) rawResult {
 		case o.bufs() != nil:
 			n, err = sys.ReadvFD(fd, o.bufs())
 		default:
-			n, err = sys.ReadFD(fd, o.buf)
+			n, err = sys.ReadFD(fd, o.buffer())
 		}
 		if err == nil && n == 0 && len(firstBuffer(o)) > 0 {
 			err = io.EOF
@@ -194,7 +194,7 @@ func (s *streamIO) attempt(fd uintptr, o *op) rawResult {
 		case o.bufs() != nil:
 			n, err = sys.WritevFD(fd, o.bufs())
 		default:
-			n, err = sys.WriteFD(fd, o.buf)
+			n, err = sys.WriteFD(fd, o.buffer())
 		}
 	case opReadPooled:
 		return attemptPooled(fd, o)
@@ -204,13 +204,13 @@ func (s *streamIO) attempt(fd uintptr, o *op) rawResult {
 		}
 		return done
 	case opSendDgram:
-		n, err = sys.SendToFD(fd, o.buf, o.bufs(), netip.AddrPort{}, s.v6, int(o.flags))
+		n, err = sys.SendToFD(fd, o.buffer(), o.bufs(), netip.AddrPort{}, s.v6, int(o.flags))
 	case opSendTo:
-		n, err = sys.SendToFD(fd, o.buf, o.bufs(), o.x.addr, s.v6, int(o.flags))
+		n, err = sys.SendToFD(fd, o.buffer(), o.bufs(), o.x.addr, s.v6, int(o.flags))
 	case opRecvFrom:
 		var from netip.AddrPort
 		var trunc bool
-		n, from, trunc, err = sys.RecvFromFD(fd, o.buf, o.bufs(), int(o.flags))
+		n, from, trunc, err = sys.RecvFromFD(fd, o.buffer(), o.bufs(), int(o.flags))
 		if err == nil {
 			o.ext().addr = from
 			if trunc {
@@ -249,7 +249,8 @@ func attemptPooled(fd uintptr, o *op) rawResult {
 		o.err = err
 		return done
 	}
-	o.buf, o.n = b[:n], int32(n)
+	o.setBuffer(b[:n])
+	o.n = int32(n)
 	return done
 }
 

@@ -23,14 +23,14 @@ func performRaw(d *fdState, o *op, onEvent bool) rawResult {
 		return rawSend(fd, o)
 	case opSendDgram:
 		// One datagram, even of an empty or too long sequence.
-		n, err := sys.SendTo(fd, o.buf, o.bufs(), nil, sys.MsgFlags(int(o.flags)))
+		n, err := sys.SendTo(fd, o.buffer(), o.bufs(), nil, sys.MsgFlags(int(o.flags)))
 		return rawDone(o, n, err)
 	case opSendTo:
 		to, err := sys.MakeSockaddr(o.x.addr, afOf(d.family()))
 		if err != nil {
 			return rawDone(o, 0, err)
 		}
-		n, err := sys.SendTo(fd, o.buf, o.bufs(), &to, sys.MsgFlags(int(o.flags)))
+		n, err := sys.SendTo(fd, o.buffer(), o.bufs(), &to, sys.MsgFlags(int(o.flags)))
 		return rawDone(o, n, err)
 	case opRecvFrom:
 		return rawRecvFrom(fd, o)
@@ -64,7 +64,7 @@ func rawRecv(fd int, o *op) rawResult {
 	var err error
 	for {
 		if bufs := o.bufs(); bufs == nil {
-			n, err = sys.Recv(fd, o.buf, flags)
+			n, err = sys.Recv(fd, o.buffer(), flags)
 		} else {
 			n, err = sys.Readv(fd, bufs, flags)
 		}
@@ -87,7 +87,7 @@ func rawRecv(fd int, o *op) rawResult {
 		o.err = io.EOF
 		return doneExhausted
 	}
-	if MessageFlags(o.flags)&(MsgPeek|MsgOutOfBand) == 0 && n < iovSize(o.buf, o.bufs()) {
+	if MessageFlags(o.flags)&(MsgPeek|MsgOutOfBand) == 0 && n < iovSize(o.buffer(), o.bufs()) {
 		return doneExhausted
 	}
 	return done
@@ -122,7 +122,8 @@ func rawRecvPooled(d *fdState, o *op) rawResult {
 		o.err = err
 		return doneExhausted
 	}
-	o.buf, o.n = b[:n], int32(n)
+	o.setBuffer(b[:n])
+	o.n = int32(n)
 	if n < len(b) {
 		return doneExhausted
 	}
@@ -150,7 +151,7 @@ func rawSend(fd int, o *op) rawResult {
 	var err error
 	for {
 		if bufs := o.bufs(); bufs == nil {
-			n, err = sys.Send(fd, o.buf, flags)
+			n, err = sys.Send(fd, o.buffer(), flags)
 		} else {
 			n, err = sys.Writev(fd, bufs, flags)
 		}
@@ -161,7 +162,7 @@ func rawSend(fd int, o *op) rawResult {
 	if res := rawDone(o, n, err); res != done || err != nil {
 		return res
 	}
-	if n < iovSize(o.buf, o.bufs()) {
+	if n < iovSize(o.buffer(), o.bufs()) {
 		return doneExhausted
 	}
 	return done
@@ -169,7 +170,7 @@ func rawSend(fd int, o *op) rawResult {
 
 func rawRecvFrom(fd int, o *op) rawResult {
 	var from sys.Sockaddr
-	n, trunc, err := sys.RecvFrom(fd, o.buf, o.bufs(), &from, sys.MsgFlags(int(o.flags)))
+	n, trunc, err := sys.RecvFrom(fd, o.buffer(), o.bufs(), &from, sys.MsgFlags(int(o.flags)))
 	if err == nil {
 		o.ext().addr = from.AddrPort()
 		if trunc {

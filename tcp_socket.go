@@ -84,7 +84,7 @@ func (s *TCPSocket) async(kind opKind, b Buffers, flags MessageFlags, h func(int
 	}
 	o := newOp(kind, &s.d, opts)
 	o.setN(h)
-	o.flags = int32(flags)
+	o.flags = packFlags(flags)
 	o.setBuffers(b)
 	s.d.start(o)
 }
@@ -122,14 +122,21 @@ func (s *TCPSocket) readPooled(p *BufferPool, limit int, h func([]byte, error), 
 // AsyncWait waits until the socket is ready to read, to write, or has an
 // error or urgent data pending, without moving any byte. The portable
 // backend cannot wait for WaitError (nor for WaitWrite on Windows): such a
-// wait completes with ErrOperationNotSupported.
+// wait completes with ErrOperationNotSupported. A WaitType other than
+// these three completes with ErrInvalidArgument.
 func (s *TCPSocket) AsyncWait(w WaitType, h func(err error), opts ...OpOption) {
 	if h == nil {
 		panic("asio: nil handler")
 	}
 	o := newOp(opWait, &s.d, opts)
 	o.setE(h)
-	o.flags = int32(w)
+	if w < WaitRead || w > WaitError {
+		o.err = ErrInvalidArgument
+		s.d.ctx().workStarted()
+		o.completeNow()
+		return
+	}
+	o.flags = uint8(w)
 	s.d.start(o)
 }
 

@@ -101,7 +101,7 @@ func (s *UDPSocket) async(kind opKind, b Buffers, flags MessageFlags, h func(int
 
 // start hands o, with its buffers and flags, to the backend.
 func (s *UDPSocket) start(o *op, b Buffers, flags MessageFlags) {
-	o.flags = int32(flags)
+	o.flags = packFlags(flags)
 	o.setBuffers(b)
 	s.d.start(o)
 }
