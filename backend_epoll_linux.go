@@ -1,7 +1,11 @@
 package asio
 
 import (
+	"os"
+	"runtime"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/goasio/asio/internal/reactor"
 	"golang.org/x/sys/unix"
@@ -31,6 +35,29 @@ type epollBackend struct {
 	p      *reactor.Poller
 	events [128]reactor.Event // used only by the goroutine inside wait
 	table  slotTable[fdState]
+
+	lastYield time.Time // the poller's last runtime.Gosched (inside wait)
+}
+
+// The poller's wait keeps its goroutine's P for up to epollKeepP (see
+// reactor.Poller.KeepPMs) and yields at least every epollYield; variables
+// for the measurements that chose them (ASIO_EPOLL_TUNE=keepp=0).
+var (
+	epollKeepP = time.Millisecond
+	epollYield = time.Millisecond
+)
+
+func init() {
+	for _, kv := range strings.Split(os.Getenv("ASIO_EPOLL_TUNE"), ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		d, _ := time.ParseDuration(v)
+		switch k {
+		case "keepp":
+			epollKeepP = d
+		case "yield":
+			epollYield = d
+		}
+	}
 }
 
 // The epoll backend's flags in fdState.state.
@@ -52,6 +79,7 @@ func newEpollBackend(c *IOContext, runtimePoller bool) (*epollBackend, error) {
 			return nil, err
 		}
 	}
+	p.KeepPMs = int(epollKeepP / time.Millisecond)
 	b := &epollBackend{p: p}
 	b.table.fixed = true
 	b.rawSockets = rawSockets{c: c, reg: b.register, unreg: b.unregister}
@@ -253,6 +281,16 @@ func (b *epollBackend) bufferFree(d *fdState) bool {
 }
 
 func (b *epollBackend) wait(timeoutMs int) {
+	if timeoutMs != 0 && b.p.KeepPMs > 0 {
+		// A wait keeps its P for a while: under load the poller would hold
+		// it from one wait to the next, and with GOMAXPROCS=1 other
+		// goroutines would wait for the runtime's preemption (10 ms). Let
+		// them run at least every epollYield.
+		if now := time.Now(); now.Sub(b.lastYield) > epollYield {
+			b.lastYield = now
+			runtime.Gosched()
+		}
+	}
 	n := b.p.Wait(b.events[:], timeoutMs)
 	for i := 0; i < n; i++ {
 		ev := &b.events[i]

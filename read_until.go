@@ -160,14 +160,18 @@ func (f *untilFound) complete(ex Executor, h func(int, error), n int, st uint64)
 func (f *untilFound) run(r *runner) {
 	gen := f.st.Load() &^ foundPhase // posted, by this task's post
 	defer f.end(gen)
+	h, n := f.h, f.n
+	f.h = nil
+	f.st.Store(gen | foundRunning)
 	for i := 1; ; i++ {
-		h, n := f.h, f.n
-		f.h = nil
-		f.st.Store(gen | foundRunning)
 		h(n, nil)
-		if i == maxFoundChain || r == nil || r.one || r.c.halt.Load() || !f.st.CompareAndSwap(gen|foundRearmed, gen|foundPosted) {
+		// Rearmed: the handler wrote h and n before its CAS, and none
+		// writes them again until the next handler runs.
+		if i == maxFoundChain || r == nil || r.one || r.c.halt.Load() || !f.st.CompareAndSwap(gen|foundRearmed, gen|foundRunning) {
 			return
 		}
+		h, n = f.h, f.n
+		f.h = nil
 		r.chained++ // counted as a handler run, with no work of its own
 	}
 }

@@ -32,6 +32,19 @@ type Poller struct {
 	evfd int
 	file *os.File        // epfd as seen by the Go runtime poller, or nil
 	rc   syscall.RawConn // file's raw connection
+
+	// KeepPMs is how long, in milliseconds, a blocking Wait (without
+	// UseRuntime) keeps the calling goroutine's P: it waits that long in a
+	// raw system call, then hands the P back for the rest of its timeout.
+	// A Go program pays, for a blocking system call that lasts more than
+	// about 20 µs while no other P is idle (always, with GOMAXPROCS=1), a
+	// wakeup of the runtime's monitor thread and a handoff of the P to
+	// another thread, which the waiter must then get back: a loop that
+	// waits often moves between threads at every wait. Keeping the P
+	// avoids that; the price is that the P runs nothing else for that long
+	// (the caller yields at least as often), and a stop of the world waits
+	// for the wait to end. 0: the P is handed back at once.
+	KeepPMs int
 }
 
 // UseRuntime makes Wait park the calling goroutine in the Go runtime's
@@ -93,6 +106,22 @@ func (p *Poller) Del(fd int) {
 // EINTR is reported as zero events.
 func (p *Poller) Wait(events []Event, timeoutMs int) int {
 	if p.rc == nil || timeoutMs == 0 {
+		if timeoutMs != 0 && p.KeepPMs > 0 {
+			keep := p.KeepPMs
+			if timeoutMs > 0 {
+				keep = min(keep, timeoutMs)
+			}
+			r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(keep), 0, 0)
+			if e != 0 {
+				return 0 // EINTR: zero events
+			}
+			if r > 0 || keep == timeoutMs {
+				return int(r)
+			}
+			if timeoutMs > 0 {
+				timeoutMs -= keep
+			}
+		}
 		n, err := unix.EpollWait(p.epfd, events, timeoutMs)
 		if err != nil {
 			return 0

@@ -1,6 +1,7 @@
 package reactor
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -56,5 +57,49 @@ func TestPollerEventsAndWake(t *testing.T) {
 	unix.Write(fds[1], []byte("y"))
 	if n := p.Wait(events, 0); n != 0 {
 		t.Fatalf("a removed descriptor still reports %d events", n)
+	}
+}
+
+// TestPollerKeepP: a Wait that keeps its P for KeepPMs still reports an
+// event that comes after that (in the part of the wait that hands the P
+// back), and a Wake during the kept part. With GOMAXPROCS=1 the goroutine
+// that makes the event can only run once the waiter hands its P back: the
+// wait returning that event shows it does, long before its timeout.
+func TestPollerKeepP(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for _, keep := range []int{0, 1, 3} {
+		p, err := Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.KeepPMs = keep
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Add(fds[0], 1); err != nil {
+			t.Fatal(err)
+		}
+		events := make([]Event, 8)
+		p.Wait(events, 100) // the registration's writability edge
+		go unix.Write(fds[1], []byte("x"))
+		n := 0
+		for n == 0 { // EINTR (a preemption signal) returns early with none
+			n = p.Wait(events, 10000)
+		}
+		if n != 1 || Token(&events[0]) != 1 || events[0].Events&unix.EPOLLIN == 0 {
+			t.Fatalf("KeepPMs %d: %d events, token %#x, mask %#x", keep, n, Token(&events[0]), events[0].Events)
+		}
+		go p.Wake()
+		n = 0
+		for n == 0 {
+			n = p.Wait(events, 10000)
+		}
+		if n != 1 || Token(&events[0]) != WakeToken {
+			t.Fatalf("KeepPMs %d: wake: %d events, token %#x", keep, n, Token(&events[0]))
+		}
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		p.Close()
 	}
 }
