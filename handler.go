@@ -9,7 +9,7 @@ import (
 // its initiating function takes, kept in one word (op.h) beside a tag that
 // says which signature it is (op.hsig), as Asio's reactor_op keeps a
 // function pointer instead of a virtual table. An op is the largest part of
-// what a pending read costs (96 bytes), so the five signatures share a word
+// what a pending read costs (80 bytes), so the five signatures share a word
 // instead of taking a field each; handlers are set only by the typed
 // setters below and called only by call, which panics on a tag it does not
 // know.
