@@ -1,9 +1,7 @@
 package asio
 
 import (
-	"os"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
@@ -48,16 +46,14 @@ var (
 )
 
 func init() {
-	for _, kv := range strings.Split(os.Getenv("ASIO_EPOLL_TUNE"), ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		d, _ := time.ParseDuration(v)
+	tuneFromEnv("ASIO_EPOLL_TUNE", func(k string, d time.Duration, _ int) {
 		switch k {
 		case "keepp":
 			epollKeepP = d
 		case "yield":
 			epollYield = d
 		}
-	}
+	})
 }
 
 // The epoll backend's flags in fdState.state.

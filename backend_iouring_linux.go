@@ -2,10 +2,7 @@ package asio
 
 import (
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -205,10 +202,7 @@ var (
 
 func init() {
 	// Measurement overrides (ASIO_IOURING_TUNE=keepp=0,minwait=50us,batch=4).
-	for _, kv := range strings.Split(os.Getenv("ASIO_IOURING_TUNE"), ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		d, _ := time.ParseDuration(v)
-		n, _ := strconv.Atoi(v)
+	tuneFromEnv("ASIO_IOURING_TUNE", func(k string, d time.Duration, n int) {
 		switch k {
 		case "keepp":
 			uringKeepP = d
@@ -225,7 +219,7 @@ func init() {
 		case "spec":
 			uringSpeculateInTurn = n != 0
 		}
-	}
+	})
 }
 
 func newIOUringBackend(c *IOContext) (*uringBackend, error) {

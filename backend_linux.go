@@ -1,5 +1,12 @@
 package asio
 
+import (
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
 // newBackend returns the backend b names on Linux. BackendAuto is epoll:
 // measured in six interleaved runs (the README's "Choosing the default"),
 // io_uring's server CPU per message was 0.83–1.07× epoll's for small
@@ -26,5 +33,18 @@ func (a *accepted) discard() {
 		a.conn.Close()
 	case a.fd >= 0:
 		closeRaw(a.fd)
+	}
+}
+
+// tuneFromEnv calls set for each key=value of the comma-separated
+// measurement overrides in the environment variable name (the backends'
+// tuning knobs, ASIO_EPOLL_TUNE and ASIO_IOURING_TUNE), with the value
+// parsed as a duration and as an integer (zero where it is not one).
+func tuneFromEnv(name string, set func(key string, d time.Duration, n int)) {
+	for _, kv := range strings.Split(os.Getenv(name), ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		d, _ := time.ParseDuration(v)
+		n, _ := strconv.Atoi(v)
+		set(k, d, n)
 	}
 }

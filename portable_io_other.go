@@ -55,7 +55,7 @@ func (b *portableBackend) performStream(d *fdState, p *portableFD, o *op, blocki
 // readPooled waits for data without a buffer, then takes one from the
 // pool (waiting for a Put when max are out) and reads into it.
 func (b *portableBackend) readPooled(d *fdState, p *portableFD, c net.Conn, o *op) error {
-	w := op{flags: int32(WaitRead)}
+	w := op{flags: uint8(WaitRead)}
 	if err := p.wait(&w); err != nil {
 		return err
 	}
