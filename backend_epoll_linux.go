@@ -1,7 +1,6 @@
 package asio
 
 import (
-	"runtime"
 	"syscall"
 	"time"
 
@@ -33,25 +32,18 @@ type epollBackend struct {
 	p      *reactor.Poller
 	events [128]reactor.Event // used only by the goroutine inside wait
 	table  slotTable[fdState]
-
-	lastYield time.Time // the poller's last runtime.Gosched (inside wait)
 }
 
-// The poller's wait keeps its goroutine's P for up to epollKeepP (see
-// reactor.Poller.KeepPMs) and yields at least every epollYield; variables
-// for the measurements that chose them (ASIO_EPOLL_TUNE=keepp=0).
-var (
-	epollKeepP = time.Millisecond
-	epollYield = time.Millisecond
-)
+// epollKeepP is how long the poller's blocking wait keeps its goroutine's P
+// (see reactor.Poller.KeepPMs); a variable for the measurements that chose
+// it (ASIO_EPOLL_TUNE=keepp=0 turns it off).
+var epollKeepP = time.Millisecond
 
 func init() {
 	tuneFromEnv("ASIO_EPOLL_TUNE", func(k string, d time.Duration, _ int) {
 		switch k {
 		case "keepp":
 			epollKeepP = d
-		case "yield":
-			epollYield = d
 		}
 	})
 }
@@ -278,14 +270,7 @@ func (b *epollBackend) bufferFree(d *fdState) bool {
 
 func (b *epollBackend) wait(timeoutMs int) {
 	if timeoutMs != 0 && b.p.KeepPMs > 0 {
-		// A wait keeps its P for a while: under load the poller would hold
-		// it from one wait to the next, and with GOMAXPROCS=1 other
-		// goroutines would wait for the runtime's preemption (10 ms). Let
-		// them run at least every epollYield.
-		if now := time.Now(); now.Sub(b.lastYield) > epollYield {
-			b.lastYield = now
-			runtime.Gosched()
-		}
+		yieldBeforeKeepingP()
 	}
 	n := b.p.Wait(b.events[:], timeoutMs)
 	for i := 0; i < n; i++ {

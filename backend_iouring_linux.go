@@ -57,8 +57,8 @@ import (
 // first millisecond of a wait keeps the goroutine's P (a raw system call):
 // the Go runtime's handoff of the P around each blocking wait would cost a
 // futex wake and a nanosleep per wait, as many system calls again; past it
-// the wait hands the P back, and the poller yields at least every
-// millisecond so that other goroutines run even with GOMAXPROCS=1.
+// the wait hands the P back, and the poller yields before every such wait
+// so that the goroutines ready to run go first (yieldBeforeKeepingP).
 //
 // # One operation in the kernel per direction
 //
@@ -121,10 +121,9 @@ type uringBackend struct {
 	// overflow list (for tests).
 	overflows atomic.Int64
 
-	table     slotTable[fdState] // by descriptor number
-	slots     extTable
-	cqes      [256]uring.CQE // the poller's
-	lastYield time.Time      // the poller's last runtime.Gosched
+	table slotTable[fdState] // by descriptor number
+	slots extTable
+	cqes  [256]uring.CQE // the poller's
 
 	pools poolRings
 }
@@ -184,9 +183,6 @@ var (
 var (
 	// uringKeepP is how long a blocking wait keeps the goroutine's P.
 	uringKeepP = time.Millisecond
-	// uringYield is how often at most a poller whose waits keep their P
-	// lets other goroutines run.
-	uringYield = time.Millisecond
 	// uringTick is the period of the deferred-SQE safety net.
 	uringTick = time.Millisecond
 	// A blocking wait returns once armed/uringBatchDiv completions (at
@@ -377,14 +373,7 @@ func (b *uringBackend) wait(timeoutMs int) {
 		timeout = -1
 	}
 	if timeoutMs != 0 && uringKeepP > 0 {
-		// A wait keeps its P for a while (uringKeepP): under load the
-		// poller would hold it from one wait to the next, and with
-		// GOMAXPROCS=1 other goroutines would wait for the runtime's
-		// preemption (10 ms). Let them run at least this often.
-		if now := time.Now(); now.Sub(b.lastYield) > uringYield {
-			b.lastYield = now
-			runtime.Gosched()
-		}
+		yieldBeforeKeepingP()
 	}
 	b.reaping.Lock()
 	defer b.reaping.Unlock()
