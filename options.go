@@ -97,10 +97,10 @@ func WithBackend(b Backend) ContextOption { return func(c *contextConfig) { c.ba
 // goroutine is woken like any network goroutine. On a core of its own
 // (GOMAXPROCS=1, pinned), the default direct wait saves a syscall per
 // wakeup; it keeps the thread's P for its first millisecond (so that a
-// loop that waits often does not move between threads at every wait) and
-// yields at least every millisecond, so other goroutines on that P may
-// wait up to about a millisecond for it. The ASIO_RUNTIME_POLL=1
-// environment variable turns the option on for every context.
+// loop that waits often does not move between threads at every wait),
+// after yielding to the goroutines ready to run; one readied during that
+// millisecond waits for it to end. The ASIO_RUNTIME_POLL=1 environment
+// variable turns the option on for every context.
 func WithRuntimePoller() ContextOption { return func(c *contextConfig) { c.runtimePoller = true } }
 
 // ListenOption configures ListenTCP.
