@@ -1,6 +1,7 @@
 package asio
 
 import (
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -68,5 +69,46 @@ func TestWakeRacesWait(t *testing.T) {
 	g.Reset()
 	if n := waitChan(t, done, "Run's return"); n != posters*each {
 		t.Fatalf("Run ran %d handlers, want %d", n, posters*each)
+	}
+}
+
+// TestKeptWaitYieldsFirst: a goroutine that a handler readies (here a
+// worker handed the next step, which it posts back) runs before the
+// poller's wait keeps the P, even with GOMAXPROCS=1: the wait then finds
+// the worker's post and returns, instead of holding the P until its kept
+// millisecond ends with nothing (KeptTimeouts), the worker waiting for it.
+func TestKeptWaitYieldsFirst(t *testing.T) {
+	ctx := newTestContext(t)
+	onlyBackends(t, ctx, "a test of the epoll backend's wait", BackendEpoll)
+	b := ctx.be.(*epollBackend)
+	if b.p.KeepPMs == 0 {
+		t.Skip("the wait does not keep its P (ASIO_EPOLL_TUNE=keepp=0)")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const steps = 200
+	work := make(chan func())
+	go func() {
+		for f := range work {
+			ctx.Executor().Post(f)
+		}
+	}()
+	g := NewWorkGuard(ctx.Executor()) // the worker's posts are not work of the context yet
+	n := 0
+	var step func()
+	step = func() {
+		if n++; n == steps {
+			g.Reset()
+			return
+		}
+		work <- step
+	}
+	ctx.Executor().Post(step)
+	ctx.Run()
+	close(work)
+	if n != steps {
+		t.Fatalf("%d steps ran, want %d", n, steps)
+	}
+	if b.p.KeptTimeouts > steps/10 {
+		t.Fatalf("%d of %d waits held the P for their whole kept part while the worker was ready", b.p.KeptTimeouts, steps)
 	}
 }

@@ -45,6 +45,11 @@ type Poller struct {
 	// (the caller yields at least as often), and a stop of the world waits
 	// for the wait to end. 0: the P is handed back at once.
 	KeepPMs int
+
+	// KeptTimeouts counts the waits whose kept part ended with no event
+	// (they went on handing the P back): a figure for tests, read by the
+	// goroutine that waits or after it.
+	KeptTimeouts uint64
 }
 
 // UseRuntime makes Wait park the calling goroutine in the Go runtime's
@@ -118,6 +123,7 @@ func (p *Poller) Wait(events []Event, timeoutMs int) int {
 			if r > 0 || keep == timeoutMs {
 				return int(r)
 			}
+			p.KeptTimeouts++
 			if timeoutMs > 0 {
 				timeoutMs -= keep
 			}
