@@ -80,6 +80,10 @@ type row struct {
 type scenarioResult struct {
 	Scenario scenario `json:"scenario"`
 	Rows     []row    `json:"rows"`
+	// Every run, by implementation (in Rows' order) and round: the rows
+	// of one round ran back to back, so a ratio within a round is free of
+	// most of the machine's drift (perRound).
+	AllRuns [][]row `json:"all_runs,omitempty"`
 }
 
 type config struct {
@@ -231,6 +235,7 @@ func run() int {
 				all[i] = append(all[i], r)
 			}
 		}
+		res.AllRuns = all
 		for _, rs := range all {
 			r := best(rs, sc, cfg.maxOther)
 			if r.Err != "" {
