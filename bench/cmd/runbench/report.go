@@ -91,20 +91,20 @@ func ratio(rows []row, m metric) (float64, row, bool) {
 	return m.get(a) / m.get(b), b, true
 }
 
-// perRound is asio's value of m over the best peer's within each round
-// (the runs of one round ran back to back): their median, range and count.
-// It needs at least two rounds.
+// perRound is the first asio build's value of m over the best peer's
+// within each round (the runs of one round ran back to back): their median,
+// range and count. It needs at least two rounds.
 func perRound(res scenarioResult, m metric) (med, lo, hi float64, n int, ok bool) {
-	ai := -1
 	for i, rs := range res.AllRuns {
 		if len(rs) > 0 && isAsio(rs[0].Impl) {
-			ai = i
-			break
+			return perRoundOf(res, i, m)
 		}
 	}
-	if ai < 0 {
-		return 0, 0, 0, 0, false
-	}
+	return 0, 0, 0, 0, false
+}
+
+// perRoundOf is perRound for the asio build at index ai of res.AllRuns.
+func perRoundOf(res scenarioResult, ai int, m metric) (med, lo, hi float64, n int, ok bool) {
 	var qs []float64
 	for k := range res.AllRuns[ai] {
 		var round []row
@@ -209,15 +209,20 @@ func markdown(results []scenarioResult, cfg config, started time.Time, st mdStyl
 			if q, best, ok := ratio(res.Rows, m); ok {
 				parts = append(parts, fmt.Sprintf("%s %.2f× (best peer %s: %s)", m.name, q, best.Impl, m.format(m.get(best))))
 			}
-			if med, lo, hi, n, ok := perRound(res, m); ok {
-				rounds = append(rounds, fmt.Sprintf("%s %.2f× (%.2f–%.2f× over %d rounds)", m.name, med, lo, hi, n))
+			for i, rs := range res.AllRuns {
+				if len(rs) == 0 || !isAsio(rs[0].Impl) {
+					continue
+				}
+				if med, lo, hi, n, ok := perRoundOf(res, i, m); ok {
+					rounds = append(rounds, fmt.Sprintf("%s %s %.2f× (%.2f–%.2f× over %d rounds)", rs[0].Impl, m.name, med, lo, hi, n))
+				}
 			}
 		}
 		if len(parts) > 0 {
 			fmt.Fprintf(&b, "\nasio vs the best peer: %s.\n", strings.Join(parts, "; "))
 		}
 		if len(rounds) > 0 {
-			fmt.Fprintf(&b, "Median of the per-round ratios (asio against the best peer of the same round): %s.\n", strings.Join(rounds, "; "))
+			fmt.Fprintf(&b, "Median of the per-round ratios (each asio build against the best peer of the same round): %s.\n", strings.Join(rounds, "; "))
 		}
 		if st.charts {
 			fmt.Fprintf(&b, "\n![%s](%s)\n", sc.Name, path.Join(st.imageDir, sc.Name+".png"))
