@@ -133,13 +133,20 @@ func (d *fdState) cancelOp(o *op, key uint64, t CancellationType) {
 	d.be().cancelOp(d, o, key)
 }
 
-// start counts o as work and hands it to the backend.
+// start counts o as work and hands it to the backend. An op whose
+// initiating function has already set its result (an invalid argument)
+// completes at once instead (posted, never inline), counted and tracked as
+// every op.
 func (d *fdState) start(o *op) {
 	c := d.ctx()
 	c.workStarted()
 	if c.tracking {
 		o.trackStart(fdName(d))
 		c.warnIfStopped(o)
+	}
+	if o.err != nil {
+		o.completeNow()
+		return
 	}
 	d.be().start(d, o)
 }

@@ -109,10 +109,7 @@ func (s *TCPSocket) readPooled(p *BufferPool, limit int, h func([]byte, error), 
 	o := newOp(opReadPooled, &s.d, opts)
 	o.setP(h)
 	if p == nil {
-		o.err = ErrInvalidArgument
-		s.d.ctx().workStarted()
-		o.completeNow()
-		return
+		o.err = ErrInvalidArgument // start completes it at once
 	}
 	o.pool = p
 	o.n = int32(limit)
@@ -131,10 +128,7 @@ func (s *TCPSocket) AsyncWait(w WaitType, h func(err error), opts ...OpOption) {
 	o := newOp(opWait, &s.d, opts)
 	o.setE(h)
 	if w < WaitRead || w > WaitError {
-		o.err = ErrInvalidArgument
-		s.d.ctx().workStarted()
-		o.completeNow()
-		return
+		o.err = ErrInvalidArgument // start completes it at once
 	}
 	o.flags = uint8(w)
 	s.d.start(o)
