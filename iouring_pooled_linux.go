@@ -245,8 +245,7 @@ func (b *uringBackend) poolBuffer(d *fdState, o *op) []byte {
 func (b *uringBackend) pooledFromStash(d *fdState, x *uext, o *op) bool {
 	e := &x.stash[0]
 	if e.p == o.pool && (o.n == 0 || len(e.b) <= int(o.n)) {
-		o.setBuffer(e.b)
-		o.n = int32(len(e.b))
+		o.setPooled(e.b)
 		x.popStash()
 		return true
 	}
@@ -258,8 +257,7 @@ func (b *uringBackend) pooledFromStash(d *fdState, x *uext, o *op) bool {
 		return false
 	}
 	n := copy(nb, e.b)
-	o.setBuffer(nb[:n])
-	o.n = int32(n)
+	o.setPooled(nb[:n])
 	x.consume(n)
 	return true
 }
@@ -335,8 +333,7 @@ func (b *uringBackend) finishPooled(d *fdState, o *op, c *uring.CQE) bool {
 	res := c.Res
 	if buf := o.pooled(); buf != nil {
 		if res > 0 {
-			o.setBuffer(buf[:res])
-			o.n = res
+			o.setPooled(buf[:res])
 			return true
 		}
 		o.pool.unget(buf)
@@ -352,8 +349,7 @@ func (b *uringBackend) finishPooled(d *fdState, o *op, c *uring.CQE) bool {
 	if id, ok := c.Buffer(); ok && pr != nil {
 		buf := pr.take(id, max(int(res), 0))
 		if res > 0 && buf != nil {
-			o.setBuffer(buf)
-			o.n = res
+			o.setPooled(buf)
 			pr.refill()
 			return true
 		}
@@ -478,8 +474,7 @@ func (b *uringBackend) recvCQE(d *fdState, c *uring.CQE, pr *poolRing, more bool
 		q := &d.q[dirRead]
 		if o := q.head; o != nil && o.kind == opReadPooled && o.pool == pr.p && o.n == 0 && (x == nil || len(x.stash) == 0) {
 			q.pop() // the usual case: the read waits for this data
-			o.setBuffer(buf)
-			o.n = res
+			o.setPooled(buf)
 			done.push(o)
 			return
 		}

@@ -91,7 +91,7 @@ type op struct {
 	// The single buffer (a longer sequence is in x.bufs), as its data
 	// pointer and length, so that the op fits 80 bytes (a size class) with
 	// the fields below; buffer and setBuffer convert. Its capacity is not
-	// kept: a pooled read's result gets its pool's (result).
+	// kept: a pooled read's result gets its pool's (pooled).
 	bp *byte
 	bn int32
 	n  int32 // bytes (or messages) moved; at most 0x7ffff000 per syscall on Linux
@@ -129,6 +129,13 @@ func (o *op) buffer() []byte { return unsafe.Slice(o.bp, o.bn) }
 // a nil b leaves it none, an empty non-nil one an empty one.
 func (o *op) setBuffer(b []byte) {
 	o.bp, o.bn = unsafe.SliceData(b), int32(min(len(b), maxSingleBuffer))
+}
+
+// setPooled records b, the bytes a pooled read got, as its result: its
+// buffer and n.
+func (o *op) setPooled(b []byte) {
+	o.setBuffer(b)
+	o.n = int32(len(b))
 }
 
 // pooled returns a pooled read's buffer (nil if it has none) with its

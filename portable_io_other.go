@@ -83,8 +83,7 @@ func (b *portableBackend) readPooled(d *fdState, p *portableFD, c net.Conn, o *o
 		}
 		return err
 	}
-	o.setBuffer(buf[:n])
-	o.n = int32(n)
+	o.setPooled(buf[:n])
 	return nil
 }
 

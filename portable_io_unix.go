@@ -249,8 +249,7 @@ func attemptPooled(fd uintptr, o *op) rawResult {
 		o.err = err
 		return done
 	}
-	o.setBuffer(b[:n])
-	o.n = int32(n)
+	o.setPooled(b[:n])
 	return done
 }
 

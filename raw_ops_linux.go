@@ -122,8 +122,7 @@ func rawRecvPooled(d *fdState, o *op) rawResult {
 		o.err = err
 		return doneExhausted
 	}
-	o.setBuffer(b[:n])
-	o.n = int32(n)
+	o.setPooled(b[:n])
 	if n < len(b) {
 		return doneExhausted
 	}
