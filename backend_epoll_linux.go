@@ -66,8 +66,11 @@ func newEpollBackend(c *IOContext, runtimePoller bool) (*epollBackend, error) {
 			p.Close()
 			return nil, err
 		}
+	} else {
+		// A goroutine parked in the runtime's poller holds no P: only the
+		// direct wait keeps one (and so yields first, wait).
+		p.KeepPMs = int(epollKeepP / time.Millisecond)
 	}
-	p.KeepPMs = int(epollKeepP / time.Millisecond)
 	b := &epollBackend{p: p}
 	b.table.fixed = true
 	b.rawSockets = rawSockets{c: c, reg: b.register, unreg: b.unregister}

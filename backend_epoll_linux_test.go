@@ -82,7 +82,7 @@ func TestKeptWaitYieldsFirst(t *testing.T) {
 	onlyBackends(t, ctx, "a test of the epoll backend's wait", BackendEpoll)
 	b := ctx.be.(*epollBackend)
 	if b.p.KeepPMs == 0 {
-		t.Skip("the wait does not keep its P (ASIO_EPOLL_TUNE=keepp=0)")
+		t.Skip("the wait does not keep its P (ASIO_EPOLL_TUNE=keepp=0, or ASIO_RUNTIME_POLL=1)")
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	const steps = 200

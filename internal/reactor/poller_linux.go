@@ -42,8 +42,9 @@ type Poller struct {
 	// another thread, which the waiter must then get back: a loop that
 	// waits often moves between threads at every wait. Keeping the P
 	// avoids that; the price is that the P runs nothing else for that long
-	// (the caller yields at least as often), and a stop of the world waits
-	// for the wait to end. 0: the P is handed back at once.
+	// (so the caller lets the goroutines ready to run go first), and a stop
+	// of the world waits for the wait to end. 0: the P is handed back at
+	// once. UseRuntime's waits ignore it.
 	KeepPMs int
 
 	// KeptTimeouts counts the waits whose kept part ended with no event
