@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/goasio/asio/internal/loadgen"
+	"github.com/goasio/asio/internal/stats"
 )
 
 // row is one scenario measured on one server in one round.
@@ -31,7 +32,7 @@ func otherLoad(rows []row) (float64, bool) {
 			v = append(v, r.other)
 		}
 	}
-	return median(v), len(v) > 0
+	return stats.Median(v), len(v) > 0
 }
 
 // cpuPerMsg is the CPU time per echoed message in µs, or 0 when unknown.
@@ -61,8 +62,8 @@ func summarize(rs []row) summary {
 		p99 = append(p99, r.res.P99)
 		s.cpus = append(s.cpus, r.cpuPerMsg())
 	}
-	s.msgs, s.mb, s.cpu = median(msgs), median(mb), median(s.cpus)
-	s.p50, s.p99 = median(p50), median(p99)
+	s.msgs, s.mb, s.cpu = stats.Median(msgs), stats.Median(mb), stats.Median(s.cpus)
+	s.p50, s.p99 = stats.Median(p50), stats.Median(p99)
 	return s
 }
 
@@ -78,20 +79,6 @@ func pairedRatios(asio, net []row) (cpu, msgs []float64) {
 		}
 	}
 	return cpu, msgs
-}
-
-// median returns the middle value (the mean of the two middle ones for an
-// even count), or 0 for none.
-func median[T int64 | float64 | time.Duration](v []T) T {
-	if len(v) == 0 {
-		return 0
-	}
-	v = slices.Clone(v)
-	slices.Sort(v)
-	if n := len(v); n%2 == 0 {
-		return (v[n/2-1] + v[n/2]) / 2
-	}
-	return v[len(v)/2]
 }
 
 const rowFormat = "%-10s %5s  %-8s %12s %9s %9s %9s %11s%s\n"
@@ -137,8 +124,8 @@ func printTable(w io.Writer, rows []row) {
 		// the median of those ratios.
 		cpuRatio, msgRatio, spread := ratio(a.cpu, n.cpu), ratio(a.msgs, n.msgs), ""
 		if per, perMsgs := pairedRatios(byKey[[2]string{name, "asio"}], byKey[[2]string{name, "net"}]); len(per) > 0 {
-			cpuRatio = fmt.Sprintf("%.2f×", median(per))
-			msgRatio = fmt.Sprintf("%.2f×", median(perMsgs))
+			cpuRatio = fmt.Sprintf("%.2f×", stats.Median(per))
+			msgRatio = fmt.Sprintf("%.2f×", stats.Median(perMsgs))
 			if len(per) > 1 {
 				spread = fmt.Sprintf("   rounds %.2f–%.2f×", slices.Min(per), slices.Max(per))
 			}

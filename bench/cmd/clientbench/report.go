@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/goasio/asio/internal/stats"
 )
 
 // result is one scenario's runs, every round of every server.
@@ -46,7 +48,7 @@ func summarize(runs []run, impl string) summary {
 		other = append(other, r.Other)
 	}
 	s.ok = len(cpu) > 0
-	s.rps, s.cpu, s.p50, s.other = median(rps), median(cpu), median(p50), median(other)
+	s.rps, s.cpu, s.p50, s.other = stats.Median(rps), stats.Median(cpu), stats.Median(p50), stats.Median(other)
 	return s
 }
 
@@ -65,20 +67,6 @@ func pairedRatios(runs []run, impl string) []float64 {
 		}
 	}
 	return per
-}
-
-// median returns the middle value (the mean of the two middle ones for an
-// even count), or 0 for none.
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	v = slices.Clone(v)
-	slices.Sort(v)
-	if n := len(v); n%2 == 0 {
-		return (v[n/2-1] + v[n/2]) / 2
-	}
-	return v[len(v)/2]
 }
 
 func markdown(results []result, cfg config, started time.Time) string {
@@ -121,7 +109,7 @@ func markdown(results []result, cfg config, started time.Time) string {
 			// gives the median of those ratios, and their range.
 			ratio, spread := "-", "-"
 			if per := pairedRatios(res.Runs, impl); len(per) > 0 {
-				ratio = fmt.Sprintf("**%.2f×**", median(per))
+				ratio = fmt.Sprintf("**%.2f×**", stats.Median(per))
 				if len(per) > 1 {
 					spread = fmt.Sprintf("%.2f–%.2f×", slices.Min(per), slices.Max(per))
 				}

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/goasio/asio/internal/stats"
 )
 
 // metric is a figure of a row for ratios and charts.
@@ -120,12 +122,7 @@ func perRoundOf(res scenarioResult, ai int, m metric) (med, lo, hi float64, n in
 	if len(qs) < 2 {
 		return 0, 0, 0, 0, false
 	}
-	slices.Sort(qs)
-	med = qs[len(qs)/2]
-	if len(qs)%2 == 0 {
-		med = (qs[len(qs)/2-1] + qs[len(qs)/2]) / 2
-	}
-	return med, qs[0], qs[len(qs)-1], len(qs), true
+	return stats.Median(qs), slices.Min(qs), slices.Max(qs), len(qs), true
 }
 
 func placementText(sc scenario, cfg config) string {

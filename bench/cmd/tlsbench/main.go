@@ -34,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,6 +43,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/goasio/asio/internal/stats"
 )
 
 var (
@@ -369,12 +372,7 @@ func report(results map[string][]result) {
 		if len(xs) == 0 {
 			return 0, 0, 0
 		}
-		sort.Float64s(xs)
-		med = xs[len(xs)/2]
-		if len(xs)%2 == 0 {
-			med = (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
-		}
-		return med, xs[0], xs[len(xs)-1]
+		return stats.Median(xs), slices.Min(xs), slices.Max(xs)
 	}
 	backend := os.Getenv("ASIO_BACKEND")
 	if backend == "" {
