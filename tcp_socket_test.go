@@ -496,13 +496,17 @@ func TestAsyncWait(t *testing.T) {
 }
 
 // An AsyncWait of a WaitType that is none of the three completes with
-// ErrInvalidArgument through its handler, and waits for nothing.
+// ErrInvalidArgument through its handler, never inline, and waits for
+// nothing.
 func TestAsyncWaitInvalidType(t *testing.T) {
 	ctx := newTestContext(t)
 	_, s := connectedPair(t, ctx)
 	for _, w := range []WaitType{-1, 3, 256 + WaitWrite} {
 		h, ch := errChan()
 		s.AsyncWait(w, h)
+		if len(ch) != 0 {
+			t.Fatalf("AsyncWait(%d): the handler ran inside the initiating call", w)
+		}
 		if err := runFor1(t, ctx, ch); !errors.Is(err, ErrInvalidArgument) {
 			t.Fatalf("AsyncWait(%d): %v, want ErrInvalidArgument", w, err)
 		}
