@@ -293,7 +293,9 @@ func (s *TCPStream) AsyncReadPooled(p *BufferPool, h func(b []byte, err error), 
 		return
 	}
 	d.pending, d.timedOut, d.hp, d.pool = true, false, h, p
-	s.begin(d, opts)
+	t := s.beginLocked(d, opts)
+	s.mu.Unlock()
+	t.take()
 }
 
 // transfer is Beast's transfer_op: usage check, deadline check, zero-size
@@ -324,31 +326,48 @@ func (s *TCPStream) transfer(d *streamDir, b Buffers, h func(int, error), opts [
 	}
 	d.pending, d.timedOut, d.h = true, false, h
 	d.bufs = append(d.bufs[:0], b...)
-	s.begin(d, opts)
+	t := s.beginLocked(d, opts)
+	s.mu.Unlock()
+	t.take()
 }
 
-// begin starts the pending op of d (s.mu held; it unlocks it): the
-// deadline's wait, the wait for budget, then the socket op.
-func (s *TCPStream) begin(d *streamDir, opts []OpOption) {
-	sock := s.sock
+// beginLocked readies the pending op of d (s.mu held): it arms the
+// deadline's wait and decides the op's first step, which the caller takes
+// once it has released s.mu (streamStep.take): the wait for budget, or the
+// socket op.
+func (s *TCPStream) beginLocked(d *streamDir, opts []OpOption) streamStep {
 	d.opts = append(d.optsBuf[:0], opts...)
 	d.armLocked()
 	amount := math.MaxInt
 	if s.limited {
 		if amount = s.budgetLocked(d, false); amount == 0 {
 			d.rate.set(s.rateNext)
-			gen := s.gen
-			s.mu.Unlock()
-			// Outside s.mu: an immediate completion may be dispatched inline
-			// to a bound immediate executor and re-enter the stream.
-			d.rate.AsyncWait(d.budgetH, d.opts...)
-			s.abortIfCancelled(gen, func() { d.rate.Cancel() })
-			return
+			return streamStep{d: d, gen: s.gen, budget: true}
 		}
 	}
-	step := d.stepLocked(amount)
-	s.mu.Unlock()
-	d.startStep(sock, step, amount)
+	return streamStep{d: d, sock: s.sock, step: d.stepLocked(amount), amount: amount}
+}
+
+// streamStep is the next step of a pending op, decided under s.mu and
+// taken outside it: an immediate completion may be dispatched inline to a
+// bound immediate executor and re-enter the stream.
+type streamStep struct {
+	d      *streamDir
+	budget bool   // wait for budget (gen: s.gen when that was decided)
+	gen    uint64 // ...
+	sock   *TCPSocket
+	step   [][]byte
+	amount int
+}
+
+func (t streamStep) take() {
+	d := t.d
+	if t.budget {
+		d.rate.AsyncWait(d.budgetH, d.opts...)
+		d.s.abortIfCancelled(t.gen, func() { d.rate.Cancel() })
+		return
+	}
+	d.startStep(t.sock, t.step, t.amount)
 }
 
 // startStep starts the socket op of the pending op, offering step (or, for
@@ -432,7 +451,9 @@ func (d *streamDir) onIO(n int, err error) {
 			s.policy.TransferReadBytes(n)
 		}
 	}
-	d.finishLocked(n, err, nil)
+	c := d.finishLocked(n, err, nil)
+	s.mu.Unlock()
+	c.call()
 }
 
 // onPooled completes a pending pooled read with the socket's result.
@@ -442,7 +463,9 @@ func (d *streamDir) onPooled(b []byte, err error) {
 	if s.limited {
 		s.policy.TransferReadBytes(len(b))
 	}
-	d.finishLocked(len(b), err, b)
+	c := d.finishLocked(len(b), err, b)
+	s.mu.Unlock()
+	c.call()
 }
 
 // onBudget continues the pending op when its wait for budget ends: with a
@@ -451,7 +474,9 @@ func (d *streamDir) onBudget(err error) {
 	s := d.s
 	s.mu.Lock()
 	if err != nil {
-		d.finishLocked(0, err, nil)
+		c := d.finishLocked(0, err, nil)
+		s.mu.Unlock()
+		c.call()
 		return
 	}
 	amount := math.MaxInt
@@ -464,28 +489,42 @@ func (d *streamDir) onBudget(err error) {
 	d.startStep(sock, step, amount)
 }
 
-// finishLocked ends the pending op (s.mu held; it unlocks it) and calls its
-// handler directly: it runs in a handler of the op's own executor. b is a
-// pooled read's buffer.
-func (d *streamDir) finishLocked(n int, err error, b []byte) {
-	s := d.s
+// finishLocked ends the pending op (s.mu held) and returns its handler
+// and result, which the caller calls once it has released s.mu: it runs
+// in a handler of the op's own executor, so the handler is called
+// directly. b is a pooled read's buffer.
+func (d *streamDir) finishLocked(n int, err error, b []byte) streamDone {
 	err = d.endLocked(err)
-	h, hp, pool := d.h, d.hp, d.pool
+	c := streamDone{h: d.h, hp: d.hp, pool: d.pool, n: n, err: err, b: b}
 	d.h, d.hp, d.pool = nil, nil, nil
 	clear(d.bufs)
 	clear(d.step)
 	clear(d.optsBuf[:])
 	d.bufs, d.step, d.opts = d.bufs[:0], d.step[:0], nil
-	s.mu.Unlock()
-	if hp != nil {
-		if err != nil && b != nil {
-			pool.Put(b) // errors come with no buffer
-			b = nil
+	return c
+}
+
+// streamDone is a finished op's handler (h, or hp for a pooled read) and
+// result.
+type streamDone struct {
+	h    func(int, error)
+	hp   func([]byte, error)
+	pool *BufferPool
+	n    int
+	err  error
+	b    []byte
+}
+
+func (c streamDone) call() {
+	if c.hp != nil {
+		if c.err != nil && c.b != nil {
+			c.pool.Put(c.b) // errors come with no buffer
+			c.b = nil
 		}
-		hp(b, err)
+		c.hp(c.b, c.err)
 		return
 	}
-	h(n, err)
+	c.h(c.n, c.err)
 }
 
 // endLocked clears the pending state and disarms the deadline. If the

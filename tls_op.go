@@ -211,23 +211,34 @@ func (c tlsCompletion) call() {
 	c.h(c.n, c.err)
 }
 
-// postLocked completes the pending op with (n, err) as an immediate
-// completion, or from a step that did not run on the handler's executor:
-// posted there (dispatched to a bound immediate executor when immediate),
-// through the method value made once, so nothing is allocated. It releases
-// mu.
-func (o *tlsOp) postLocked(n int, err error, immediate bool) {
+// resultLocked records the pending op's result (n, err) and returns its
+// delivery (o.s.mu held), which the caller posts once it has released the
+// lock: the completion of an immediate result, or of a step that did not
+// run on the handler's executor. It is posted there (dispatched to a bound
+// immediate executor when immediate), through the method value made once,
+// so nothing is allocated.
+func (o *tlsOp) resultLocked(n int, err error, immediate bool) tlsDelivery {
 	o.n, o.err = n, err
-	ex, imm := o.ex, Executor(nil)
-	if o.x != nil {
-		imm = o.x.imm
+	d := tlsDelivery{ex: o.ex, f: o.deliverH}
+	if immediate && o.x != nil {
+		d.imm = o.x.imm
 	}
-	o.s.mu.Unlock()
-	if immediate && imm != nil {
-		imm.Dispatch(o.deliverH)
+	return d
+}
+
+// tlsDelivery is where a completed op's handler runs: its executor, or a
+// bound immediate executor that f is dispatched to.
+type tlsDelivery struct {
+	ex, imm Executor
+	f       func()
+}
+
+func (d tlsDelivery) post() {
+	if d.imm != nil {
+		d.imm.Dispatch(d.f)
 		return
 	}
-	ex.Post(o.deliverH)
+	d.ex.Post(d.f)
 }
 
 // deliver runs on the handler's executor and calls it.

@@ -32,13 +32,17 @@ func (s *TLSStream) AsyncReadSome(b Buffers, h func(n int, err error), opts ...O
 	r.h = h
 	r.bufs = append(r.bufs[:0], b...)
 	if r.beginLocked(opts) {
-		r.postLocked(0, ErrOperationAborted, true)
+		d := r.resultLocked(0, ErrOperationAborted, true)
+		s.mu.Unlock()
+		d.post()
 		return
 	}
 	if empty {
 		// (0, nil), posted through the op, allocating nothing: what
 		// AsyncReadUntil's last step over a found delimiter does.
-		r.postLocked(0, nil, true)
+		d := r.resultLocked(0, nil, true)
+		s.mu.Unlock()
+		d.post()
 		return
 	}
 	buffered := s.inOff < s.inEnd || r.more
@@ -46,7 +50,9 @@ func (s *TLSStream) AsyncReadSome(b Buffers, h func(n int, err error), opts ...O
 	if buffered {
 		if n, err := s.decrypt(r); n > 0 || err != errWouldBlock {
 			s.mu.Lock()
-			r.postLocked(n, err, true)
+			d := r.resultLocked(n, err, true)
+			s.mu.Unlock()
+			d.post()
 			return
 		}
 	}

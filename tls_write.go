@@ -68,7 +68,9 @@ func (s *TLSStream) startWrite(b Buffers, h func(int, error), hErr func(error), 
 	}
 	w.h, w.hErr = h, hErr
 	if w.beginLocked(opts) {
-		w.postLocked(0, ErrOperationAborted, true)
+		d := w.resultLocked(0, ErrOperationAborted, true)
+		s.mu.Unlock()
+		d.post()
 		return
 	}
 	plain := min(size, tlsMaxWriteChunk)
@@ -86,7 +88,9 @@ func (s *TLSStream) startWrite(b Buffers, h func(int, error), hErr func(error), 
 	s.mu.Lock()
 	s.encrypting--
 	if err != nil && n == 0 {
-		w.postLocked(0, err, true)
+		d := w.resultLocked(0, err, true)
+		s.mu.Unlock()
+		d.post()
 		return
 	}
 	w.wrote, w.waiting = n, true
@@ -96,7 +100,9 @@ func (s *TLSStream) startWrite(b Buffers, h func(int, error), hErr func(error), 
 	case s.outOff == len(s.out):
 		// A flush that was in flight wrote them already.
 		w.waiting = false
-		w.postLocked(n, nil, true)
+		d := w.resultLocked(n, nil, true)
+		s.mu.Unlock()
+		d.post()
 	default:
 		s.flushStartLocked(true)
 		s.mu.Unlock()
@@ -237,7 +243,9 @@ func (s *TLSStream) onFlush(n int, err error) {
 	}
 	// The last write ran with no options of the op's: its handler may
 	// belong to another executor.
-	w.postLocked(rn, rerr, false)
+	d := w.resultLocked(rn, rerr, false)
+	s.mu.Unlock()
+	d.post()
 	s.afterFlush(hsDone, closeNow)
 }
 

@@ -304,7 +304,13 @@ func (q *WriteQueue) flush() {
 		q.s.Executor().Post(q.flushF)
 		return
 	}
-	q.startLocked()
+	first, count, spares := q.takeBatchLocked()
+	q.mu.Unlock()
+	if first == nil {
+		putSpares(spares)
+		return
+	}
+	q.start(first, count)
 }
 
 // watch connects a waiting message to its slot and context (q.mu held; m.mu
@@ -399,18 +405,18 @@ func (q *WriteQueue) start(first *queuedMsg, count int) {
 	AsyncWrite(q.s, q.bufs, q.onH)
 }
 
-// startLocked starts the next batch from the waiting messages (q.mu held,
-// and released), or marks the queue idle: a batch takes messages while it
-// stays within IOV_MAX buffers and maxBatch bytes, and at least one.
-func (q *WriteQueue) startLocked() {
-	first := q.first
+// takeBatchLocked takes the next batch from the waiting messages (q.mu
+// held), which the caller starts once it has released q.mu: count messages
+// linked from first. A batch takes messages while it stays within IOV_MAX
+// buffers and maxBatch bytes, and at least one. With none waiting it marks
+// the queue idle and returns first == nil and the spares to give back to
+// msgPool.
+func (q *WriteQueue) takeBatchLocked() (first *queuedMsg, count int, spares *queuedMsg) {
+	first = q.first
 	if first == nil {
-		spares := q.idleLocked()
-		q.mu.Unlock()
-		putSpares(spares)
-		return
+		return nil, 0, q.idleLocked()
 	}
-	count, size, nbufs := 0, 0, 0
+	size, nbufs := 0, 0
 	m := first
 	for ; m != nil; m = m.next {
 		if count > 0 && (nbufs+len(m.bufs) > sys.MaxIovecs || size+m.size > q.maxBatch) {
@@ -439,8 +445,7 @@ func (q *WriteQueue) startLocked() {
 	q.waiting -= count
 	q.wbytes -= size
 	q.wbufs -= nbufs
-	q.mu.Unlock()
-	q.start(first, count)
+	return first, count, nil
 }
 
 // next follows a batch's completion: the messages that waited meanwhile go
