@@ -29,40 +29,62 @@ type WriteQueue struct {
 	s        AsyncWriteStream
 	maxBatch int // bytes a batch may reach by taking in more messages
 
-	mu          sync.Mutex
-	first, last *queuedMsg // waiting messages, in call order
-	waiting     int
-	wbytes      int    // bytes of the waiting messages
-	wbufs       int    // buffers of the waiting messages
-	busy        bool   // a flush task is posted or a batch is in flight
-	arrived     uint64 // messages queued so far
-	seen        uint64 // arrived when the flush task last looked
-	lingers     int    // times the flush task posted itself again in a row
-	idle        bool   // the flush task waits for its context to be idle: no linger
-	flushF      func() // q.flush, made once
-
-	// Spare messages, so that a burst of messages costs one trip to msgPool
-	// each way, not one per message: free (under mu) is where AsyncWrite
-	// takes a message; a batch's completion collects the messages it
-	// delivered in spent (touched only by it and by next, which runs after
-	// it), and next moves them to free. When the queue goes idle its spares
-	// go back to msgPool as one chain, so an idle queue holds none.
-	free   *queuedMsg // linked by next
-	nfree  int
-	spent  *queuedMsg // linked by next
-	nspent int
+	// Lock order: a message's mu (cancellation), then mu. A waiting message
+	// is in exactly one place: its record in arr.ring between head and tail;
+	// once its batch takes it, its record is in arr.flight until its
+	// handler runs (or is posted).
+	mu         sync.Mutex
+	arr        *wqArrays // the records; nil while the queue is idle
+	head, tail uint64    // the waiting records: ring positions [head, tail), modulo its length
+	waiting    int       // the waiting messages (a cancelled one's emptied record excluded)
+	wbytes     int       // bytes of the waiting messages
+	wbufs      int       // buffers of the waiting messages
+	busy       bool      // a flush task is posted or a batch is in flight
+	arrived    uint64    // messages queued so far
+	seen       uint64    // arrived when the flush task last looked
+	lingers    int       // times the flush task posted itself again in a row
+	idle       bool      // the flush task waits for its context to be idle: no linger
+	flushF     func()    // q.flush, made once
 
 	// The batch in flight, touched only by whoever started it and by its
-	// completion (ordered by the stream's op).
-	batch *queuedMsg // its messages, linked by next
-	lone  bool       // one message, whose executor the batch's write is bound to
-	bufs  [][]byte   // its buffers (slice headers), given to AsyncWrite
+	// completion (ordered by the stream's op): its records are arr.flight,
+	// its buffers arr.bufs.
+	lone  bool // one message, whose executor the batch's write is bound to
 	opts  [2]OpOption
-	rest  *queuedMsg // messages whose handlers are still to run, during delivery
-	restN int        // bytes of the batch's n that are theirs
-	rerr  error      // the batch's error
+	rest  int   // of arr.flight, the first record whose handler is still to run, during delivery
+	restN int   // bytes of the batch's n that are theirs
+	rerr  error // the batch's error
 	onH   func(n int, err error)
 }
+
+// wqArrays are a busy queue's records: a burst of messages costs one trip
+// to wqArraysPool each way, not one per message, and an idle queue holds
+// none.
+type wqArrays struct {
+	ring   []wqRec  // the waiting messages; its length is a power of two
+	flight []wqRec  // the batch in flight, in call order
+	bufs   [][]byte // its buffers (slice headers), given to AsyncWrite
+}
+
+// wqRec is one message. A message of one buffer without options (the
+// common case) is this record alone; any other has a queuedMsg as well,
+// which holds its buffers, options and cancellation. A record with a nil h
+// is a message cancelled while it waited.
+type wqRec struct {
+	h    func(n int, err error)
+	buf  []byte // a plain message's buffer
+	size int
+	m    *queuedMsg
+}
+
+var wqArraysPool = sync.Pool{New: func() any { return &wqArrays{ring: make([]wqRec, wqRingMin)} }}
+
+// wqRingMin is a new queue's ring length; past wqPooledMax records (or
+// buffers) the arrays of a queue going idle are left to the collector.
+const (
+	wqRingMin   = 16
+	wqPooledMax = 64
+)
 
 // writeQueueBatch is the byte bound of a batch. Measured (see the README's
 // design notes): small messages fill a batch far below it whatever it is;
@@ -83,19 +105,20 @@ const (
 	msgDone
 )
 
-// queuedMsg is one message: its buffers' slice headers (the caller's
+// queuedMsg is what a message with options, or of other than one buffer,
+// holds beside its record: its buffers' slice headers (the caller's
 // Buffers value is not retained), its handler and what its options said.
-// Messages are pooled; a cancellation request names one by seq.
+// They are pooled; a cancellation request names one by seq.
 type queuedMsg struct {
-	q          *WriteQueue
-	next, prev *queuedMsg
-	bufs       [][]byte
-	size       int
-	h          func(n int, err error)
-	ex         Executor // BindExecutor, or nil
-	exOpt      OpOption // the caller's BindExecutor and BindImmediateExecutor
-	immOpt     OpOption // options, for a batch of this message alone
-	state      int      // under q.mu
+	q      *WriteQueue
+	pos    uint64 // its record's ring position while it waits
+	bufs   [][]byte
+	size   int
+	h      func(n int, err error)
+	ex     Executor // BindExecutor, or nil
+	exOpt  OpOption // the caller's BindExecutor and BindImmediateExecutor
+	immOpt OpOption // options, for a batch of this message alone
+	state  int      // under q.mu
 
 	// Cancellation while waiting. mu orders a request with the message's
 	// release: seq changes under it, and a request for an older seq is
@@ -106,24 +129,18 @@ type queuedMsg struct {
 	stop    func() bool
 	watched bool // watch ran: a request may still hold seq (under q.mu, then the completion's)
 
-	n     int   // the result, for a delivery through the bound executor
-	err   error // ...
-	runF  func()
-	chain int // in msgPool: the messages linked from this one by next, itself included
+	n    int   // the result, for a delivery through the bound executor
+	err  error // ...
+	runF func()
 }
 
-// msgPool holds chains of spare messages (see WriteQueue.free).
+// msgPool holds spare messages.
 var msgPool sync.Pool
-
-// maxSpares bounds the spare messages a queue keeps, and so a chain in
-// msgPool: past it, the coldest spares are left to the collector.
-const maxSpares = 64
 
 func init() {
 	msgPool.New = func() any {
 		m := new(queuedMsg)
 		m.runF = m.run
-		m.chain = 1
 		return m
 	}
 }
@@ -170,6 +187,18 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 	if h == nil {
 		panic("asio: nil handler")
 	}
+	if len(opts) == 0 && len(b) == 1 {
+		// The common case: a record, nothing else.
+		q.mu.Lock()
+		r := q.pushLocked()
+		r.h, r.buf, r.size = h, b[0], len(b[0])
+		post := q.queuedLocked(r.size, 1)
+		q.mu.Unlock()
+		if post {
+			q.postFlush()
+		}
+		return
+	}
 	var slot *CancellationSignal
 	var ctx context.Context
 	var ex Executor
@@ -190,82 +219,94 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 		completeLater(q.s.Executor(), opts, func() { h(0, ErrOperationAborted) })
 		return
 	}
-	q.mu.Lock()
-	m := q.getLocked()
+	m := msgPool.Get().(*queuedMsg)
 	m.q, m.h = q, h
-	if len(b) == 1 { // the common case, without a typed slice copy
-		m.bufs = append(m.bufs[:0], b[0])
-		m.size = len(b[0])
-	} else {
-		m.bufs = append(m.bufs[:0], b...)
-		m.size = b.Len()
-	}
+	m.bufs = append(m.bufs[:0], b...)
+	m.size = b.Len()
 	m.ex, m.exOpt, m.immOpt = ex, exOpt, immOpt
+	q.mu.Lock()
 	if !q.busy && immOpt != nil {
 		// Idle, and the caller asked for immediate completions: written at
 		// once, as AsyncWrite would.
 		q.busy = true
 		m.state = msgInFlight
+		a := q.arraysLocked()
+		a.flight = append(a.flight, wqRec{h: h, size: m.size, m: m})
 		q.mu.Unlock()
-		q.start(m, 1)
+		q.start()
 		return
 	}
-	m.state = msgWaiting
-	m.prev = q.last
-	if q.last == nil {
-		q.first = m
-	} else {
-		q.last.next = m
-	}
-	q.last = m
-	q.waiting++
-	q.wbytes += m.size
-	q.wbufs += len(m.bufs)
-	q.arrived++
+	m.state, m.pos = msgWaiting, q.tail
+	r := q.pushLocked()
+	r.h, r.size, r.m = h, m.size, m
 	if slot != nil || ctx != nil {
 		m.watch(slot, ctx)
 	}
+	post := q.queuedLocked(m.size, len(m.bufs))
+	q.mu.Unlock()
+	if post {
+		q.postFlush()
+	}
+}
+
+// pushLocked returns the record at the ring's tail, which the caller fills
+// (q.mu held): the ring doubles when it is full.
+func (q *WriteQueue) pushLocked() *wqRec {
+	a := q.arraysLocked()
+	if n := uint64(len(a.ring)); q.tail-q.head == n {
+		ring := make([]wqRec, 2*n)
+		for i := q.head; i != q.tail; i++ {
+			ring[i&(2*n-1)] = a.ring[i&(n-1)]
+		}
+		a.ring = ring
+	}
+	r := &a.ring[q.tail&uint64(len(a.ring)-1)]
+	q.tail++
+	return r
+}
+
+// arraysLocked returns the queue's records, taken from wqArraysPool if the
+// queue was idle (q.mu held).
+func (q *WriteQueue) arraysLocked() *wqArrays {
+	if q.arr == nil {
+		q.arr = wqArraysPool.Get().(*wqArrays)
+	}
+	return q.arr
+}
+
+// queuedLocked counts the message just queued (q.mu held). It reports
+// whether the queue was idle: the caller then posts the flush task once it
+// has released q.mu (an executor's Post may take locks of its own).
+func (q *WriteQueue) queuedLocked(size, nbufs int) bool {
+	q.waiting++
+	q.wbytes += size
+	q.wbufs += nbufs
+	q.arrived++
 	if q.busy {
-		q.mu.Unlock()
-		return
+		return false
 	}
 	q.busy = true
 	q.scheduleLocked()
-	q.mu.Unlock()
-	q.postFlush()
+	return true
 }
 
-// getLocked returns a message to fill: a spare, or the head of a chain from
-// msgPool whose rest become the spares (q.mu held).
-func (q *WriteQueue) getLocked() *queuedMsg {
-	m := q.free
-	if m == nil {
-		m = msgPool.Get().(*queuedMsg)
-		q.nfree = m.chain
-	}
-	q.free, m.next = m.next, nil
-	q.nfree--
-	m.chain = 1
-	return m
-}
-
-// idleLocked marks the queue idle (q.mu held) and returns its spares, which
-// the caller gives back to msgPool once it has released q.mu.
-func (q *WriteQueue) idleLocked() *queuedMsg {
+// idleLocked marks the queue idle (q.mu held) and returns its records,
+// which the caller gives back with putArrays once it has released q.mu.
+func (q *WriteQueue) idleLocked() *wqArrays {
 	q.busy = false
-	m := q.free
-	if m != nil {
-		m.chain = q.nfree
-		q.free, q.nfree = nil, 0
-	}
-	return m
+	q.head = q.tail // what is left between them are cancelled messages' emptied records
+	a := q.arr
+	q.arr = nil
+	return a
 }
 
-// putSpares gives a chain of spare messages back to msgPool.
-func putSpares(m *queuedMsg) {
-	if m != nil {
-		msgPool.Put(m)
+// putArrays gives a queue's records back to wqArraysPool, unless a burst
+// made them large.
+func putArrays(a *wqArrays) {
+	if a == nil || len(a.ring) > wqPooledMax || cap(a.flight) > wqPooledMax || cap(a.bufs) > wqPooledMax {
+		return
 	}
+	wqArraysPool.Put(a)
 }
 
 // postFlush schedules the flush task. On a context's own executor it runs
@@ -304,13 +345,13 @@ func (q *WriteQueue) flush() {
 		q.s.Executor().Post(q.flushF)
 		return
 	}
-	first, count, spares := q.takeBatchLocked()
+	idle, spare := q.takeBatchLocked()
 	q.mu.Unlock()
-	if first == nil {
-		putSpares(spares)
+	if idle {
+		putArrays(spare)
 		return
 	}
-	q.start(first, count)
+	q.start()
 }
 
 // watch connects a waiting message to its slot and context (q.mu held; m.mu
@@ -340,9 +381,10 @@ func (m *queuedMsg) unwatch() {
 	}
 }
 
-// cancelOp takes a waiting message out of its queue and completes it with
-// ErrOperationAborted; a message in flight or done, or a stale request, is
-// left alone. Lock order: m.mu, then q.mu.
+// cancelOp takes a waiting message out of its queue (its record is emptied
+// where it is, and skipped) and completes it with ErrOperationAborted; a
+// message in flight or done, or a stale request, is left alone. Lock
+// order: m.mu, then q.mu.
 func (m *queuedMsg) cancelOp(_ *op, key uint64, ct CancellationType) {
 	if ct&CancelAll == 0 {
 		return
@@ -359,17 +401,8 @@ func (m *queuedMsg) cancelOp(_ *op, key uint64, ct CancellationType) {
 		m.mu.Unlock()
 		return
 	}
-	if m.prev == nil {
-		q.first = m.next
-	} else {
-		m.prev.next = m.next
-	}
-	if m.next == nil {
-		q.last = m.prev
-	} else {
-		m.next.prev = m.prev
-	}
-	m.next, m.prev = nil, nil
+	a := q.arr
+	a.ring[m.pos&uint64(len(a.ring)-1)] = wqRec{}
 	q.waiting--
 	q.wbytes -= m.size
 	q.wbufs -= len(m.bufs)
@@ -384,96 +417,78 @@ func (m *queuedMsg) cancelOp(_ *op, key uint64, ct CancellationType) {
 	ex.Post(m.runF)
 }
 
-// start writes the batch that begins with first: count messages linked by
-// next, whose buffers q.bufs holds (unless count is 1: then first's own).
-func (q *WriteQueue) start(first *queuedMsg, count int) {
-	q.batch, q.lone = first, count == 1
-	if q.lone {
-		clear(q.bufs)
-		q.bufs = q.bufs[:0]
+// takeBatchLocked moves the next batch from the waiting records to
+// arr.flight (q.mu held), which the caller starts once it has released
+// q.mu. A batch takes messages while it stays within IOV_MAX buffers and
+// maxBatch bytes, and at least one. With none waiting it marks the queue
+// idle and returns its records, to give back with putArrays.
+func (q *WriteQueue) takeBatchLocked() (idle bool, spare *wqArrays) {
+	if q.waiting == 0 {
+		return true, q.idleLocked()
+	}
+	a := q.arr
+	mask := uint64(len(a.ring) - 1)
+	count, size, nbufs := 0, 0, 0
+	for ; q.head != q.tail; q.head++ {
+		r := &a.ring[q.head&mask]
+		if r.h == nil {
+			continue // cancelled while it waited
+		}
+		nb := 1
+		if r.m != nil {
+			nb = len(r.m.bufs)
+		}
+		if count > 0 && (nbufs+nb > sys.MaxIovecs || size+r.size > q.maxBatch) {
+			break
+		}
+		count++
+		size += r.size
+		nbufs += nb
+		if m := r.m; m == nil {
+			a.bufs = append(a.bufs, r.buf)
+		} else {
+			a.bufs = append(a.bufs, m.bufs...)
+			m.state = msgInFlight
+			if m.watched {
+				m.unwatch()
+			}
+		}
+		a.flight = append(a.flight, *r)
+		*r = wqRec{}
+	}
+	q.waiting -= count
+	q.wbytes -= size
+	q.wbufs -= nbufs
+	return false, nil
+}
+
+// start writes the batch in arr.flight.
+func (q *WriteQueue) start() {
+	a := q.arr
+	q.lone = len(a.flight) == 1
+	if m := a.flight[0].m; q.lone && m != nil {
 		opts := q.opts[:0]
-		for _, o := range [...]OpOption{first.exOpt, first.immOpt} {
+		for _, o := range [...]OpOption{m.exOpt, m.immOpt} {
 			if o != nil {
 				opts = append(opts, o)
 			}
 		}
 		// The completion may run before AsyncWrite returns (an immediate
 		// executor that runs inline): nothing of q is touched after it.
-		AsyncWrite(q.s, first.bufs, q.onH, opts...)
+		AsyncWrite(q.s, m.bufs, q.onH, opts...)
 		return
 	}
-	AsyncWrite(q.s, q.bufs, q.onH)
-}
-
-// takeBatchLocked takes the next batch from the waiting messages (q.mu
-// held), which the caller starts once it has released q.mu: count messages
-// linked from first. A batch takes messages while it stays within IOV_MAX
-// buffers and maxBatch bytes, and at least one. With none waiting it marks
-// the queue idle and returns first == nil and the spares to give back to
-// msgPool.
-func (q *WriteQueue) takeBatchLocked() (first *queuedMsg, count int, spares *queuedMsg) {
-	first = q.first
-	if first == nil {
-		return nil, 0, q.idleLocked()
-	}
-	size, nbufs := 0, 0
-	m := first
-	for ; m != nil; m = m.next {
-		if count > 0 && (nbufs+len(m.bufs) > sys.MaxIovecs || size+m.size > q.maxBatch) {
-			break
-		}
-		count++
-		size += m.size
-		nbufs += len(m.bufs)
-		if len(m.bufs) == 1 {
-			q.bufs = append(q.bufs, m.bufs[0])
-		} else {
-			q.bufs = append(q.bufs, m.bufs...)
-		}
-		m.state = msgInFlight
-		if m.watched {
-			m.unwatch()
-		}
-	}
-	q.first = m
-	if m == nil {
-		q.last = nil
-	} else {
-		m.prev.next = nil
-		m.prev = nil
-	}
-	q.waiting -= count
-	q.wbytes -= size
-	q.wbufs -= nbufs
-	return first, count, nil
+	AsyncWrite(q.s, a.bufs, q.onH)
 }
 
 // next follows a batch's completion: the messages that waited meanwhile go
 // through the flush task, or the queue is idle.
 func (q *WriteQueue) next() {
 	q.mu.Lock()
-	if m := q.spent; m != nil {
-		// The messages just delivered go first (their memory is warm);
-		// past maxSpares the coldest are left to the collector.
-		last := m
-		for last.next != nil {
-			last = last.next
-		}
-		last.next, q.free = q.free, m
-		q.nfree += q.nspent
-		q.spent, q.nspent = nil, 0
-		if q.nfree > maxSpares {
-			m = q.free
-			for range maxSpares - 1 {
-				m = m.next
-			}
-			m.next, q.nfree = nil, maxSpares
-		}
-	}
-	if q.first == nil {
-		spares := q.idleLocked()
+	if q.waiting == 0 {
+		a := q.idleLocked()
 		q.mu.Unlock()
-		putSpares(spares)
+		putArrays(a)
 		return
 	}
 	q.scheduleLocked()
@@ -483,58 +498,64 @@ func (q *WriteQueue) next() {
 
 // onBatch is the completion of a batch's AsyncWrite: it hands each message
 // its share of n, in call order, then starts the next batch. Handlers of
-// messages queued meanwhile (or by these handlers) join that batch.
+// messages queued meanwhile (or by these handlers) join that batch. The
+// records in flight are the batch's alone (the queue stays busy until
+// next), so they are read without q.mu.
 func (q *WriteQueue) onBatch(n int, err error) {
-	first, lone := q.batch, q.lone
-	q.batch = nil
-	clear(q.bufs)
-	q.bufs = q.bufs[:0]
-	q.rest, q.restN, q.rerr = first, n, err
+	a, lone := q.arr, q.lone
+	clear(a.bufs)
+	a.bufs = a.bufs[:0]
+	q.rest, q.restN, q.rerr = 0, n, err
 	defer q.afterBatch()
-	for q.rest != nil {
-		m := q.rest.take()
-		if m.ex != nil && !lone {
-			m.ex.Post(m.runF)
-			continue
+	for q.rest < len(a.flight) {
+		h, got, m := q.take(a)
+		if m != nil {
+			if m.ex != nil && !lone {
+				m.ex.Post(m.runF)
+				continue
+			}
+			m.reset()
+			msgPool.Put(m)
 		}
-		q.runSpent(m)
+		h(got, err)
 	}
 }
 
-// runSpent is run for a message the batch's completion delivers itself: its
-// record becomes one of the spares next hands to the queue's later
-// messages, instead of going back to msgPool.
-func (q *WriteQueue) runSpent(m *queuedMsg) {
-	h, n, err := m.h, m.n, m.err
-	m.reset()
-	m.next, q.spent = q.spent, m
-	q.nspent++
-	h(n, err)
-}
-
-// take unlinks the first of q.rest and gives it its share of the batch's
-// result: the messages are visited once, in call order.
-func (m *queuedMsg) take() *queuedMsg {
-	q := m.q
-	q.rest = m.next
-	got := min(m.size, q.restN)
+// take takes the next record of the batch being delivered and gives it
+// its share of the batch's result: the records are visited once, in call
+// order. A message with a queuedMsg gets the result in it too.
+func (q *WriteQueue) take(a *wqArrays) (func(int, error), int, *queuedMsg) {
+	r := &a.flight[q.rest]
+	q.rest++
+	h, m := r.h, r.m
+	got := min(r.size, q.restN)
 	q.restN -= got
-	m.n, m.err = got, q.rerr
-	return m
+	*r = wqRec{}
+	if m != nil {
+		m.n, m.err = got, q.rerr
+	}
+	return h, got, m
 }
 
 // afterBatch starts the next batch. If a handler panicked, the messages
 // whose handlers had not run yet get them posted first, so that each still
 // runs exactly once.
 func (q *WriteQueue) afterBatch() {
-	for q.rest != nil {
-		m := q.rest.take()
-		ex := m.ex
-		if ex == nil {
-			ex = q.s.Executor()
+	a := q.arr
+	for q.rest < len(a.flight) {
+		h, got, m := q.take(a)
+		ex := q.s.Executor()
+		if m != nil {
+			if m.ex != nil {
+				ex = m.ex
+			}
+			ex.Post(m.runF)
+			continue
 		}
-		ex.Post(m.runF)
+		err := q.rerr
+		ex.Post(func() { h(got, err) })
 	}
+	a.flight = a.flight[:0]
 	q.rerr = nil
 	q.next()
 }
@@ -559,14 +580,10 @@ func (m *queuedMsg) reset() {
 		m.watched = false
 		m.mu.Unlock()
 	}
-	for i := range m.bufs { // short: cheaper than clear's bulk barrier
-		m.bufs[i] = nil
-	}
+	clear(m.bufs)
 	m.bufs = m.bufs[:0]
-	m.q, m.next, m.prev = nil, nil, nil
-	m.h, m.ex, m.exOpt, m.immOpt = nil, nil, nil, nil
-	m.size, m.state, m.n, m.err = 0, 0, 0, nil
-	m.chain = 1
+	m.q, m.h, m.ex, m.exOpt, m.immOpt = nil, nil, nil, nil, nil
+	m.size, m.state, m.n, m.err, m.pos = 0, 0, 0, nil, 0
 }
 
 // Len returns the number of messages waiting (not counting the batch being

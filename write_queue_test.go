@@ -576,50 +576,35 @@ func TestWriteQueueSteadyStateAllocs(t *testing.T) {
 	}
 }
 
-// TestWriteQueueSpares: the messages a batch delivered serve the messages
-// queued next while the queue stays busy (no trip to the shared pool each),
-// and an idle queue holds no spare message.
-func TestWriteQueueSpares(t *testing.T) {
+// TestWriteQueueIdleHoldsNothing: while the queue stays busy, the
+// messages queued behind a batch reuse its records (no trip to the shared
+// pool each), and an idle queue holds no records at all.
+func TestWriteQueueIdleHoldsNothing(t *testing.T) {
 	ctx := newTestContext(t)
 	var rec queueRecorder
 	st, q := heldQueue(t, ctx, &rec)
 	for i := 1; i <= 16; i++ {
 		q.AsyncWrite(Buffers{[]byte("0123456789")}, rec.handler(i))
 	}
-	batch := map[*queuedMsg]bool{} // the records of messages 1–16
 	q.mu.Lock()
-	for m := q.first; m != nil; m = m.next {
-		batch[m] = true
-	}
+	arr := q.arr
 	q.mu.Unlock()
-	if len(batch) != 16 {
-		t.Fatalf("%d messages wait, want 16", len(batch))
-	}
 	st.release()
 	st.mu.Lock()
 	st.holdAt = 2 // the batch of messages 1–16
 	st.mu.Unlock()
 	runUntilPending(t, ctx, st)
-	// Message 17 waits behind the batch, so the queue stays busy after it
-	// and keeps the records the batch delivered. When 17's write starts,
-	// message 18 is queued: it takes one of them.
+	// Message 17 waits behind the batch, so the queue stays busy after it;
+	// message 18 is queued while 17's write is in flight.
 	q.AsyncWrite(Buffers{[]byte("x")}, rec.handler(17))
-	spares, reused := -1, false
+	same := false
 	st.onCall = func(call int) {
 		if call != 3 {
 			return
 		}
-		q.mu.Lock()
-		spares = 0
-		for m := q.free; m != nil; m = m.next {
-			if batch[m] {
-				spares++
-			}
-		}
-		q.mu.Unlock()
 		q.AsyncWrite(Buffers{[]byte("y")}, rec.handler(18))
 		q.mu.Lock()
-		reused = batch[q.last]
+		same = q.arr == arr
 		q.mu.Unlock()
 	}
 	st.release()
@@ -628,51 +613,79 @@ func TestWriteQueueSpares(t *testing.T) {
 	if got := rec.results(); len(got) != 19 {
 		t.Fatalf("%d handlers ran, want 19", len(got))
 	}
-	if spares != 16 || !reused {
-		t.Fatalf("when message 17's write started %d of the batch's 16 records were spares, and message 18 took one: %v; want 16 and true", spares, reused)
+	if !same {
+		t.Fatal("message 18, queued while the queue stayed busy, took other records than the batch's")
 	}
 	q.mu.Lock()
-	free, nfree, spent, busy := q.free, q.nfree, q.spent, q.busy
+	arr, busy := q.arr, q.busy
 	q.mu.Unlock()
-	if free != nil || nfree != 0 || spent != nil || busy {
-		t.Fatalf("idle queue: free %p (%d), spent %p, busy %v; want no spare and idle", free, nfree, spent, busy)
+	if arr != nil || busy {
+		t.Fatalf("idle queue: records %p, busy %v; want none and idle", arr, busy)
 	}
 }
 
-// TestWriteQueueSparesBounded: a queue keeps at most maxSpares spare
-// messages, however large the batch it delivered.
-func TestWriteQueueSparesBounded(t *testing.T) {
+// TestWriteQueueRingGrows: messages queued behind a batch in flight fill
+// the ring past its size while its head has wrapped; a message cancelled
+// in the middle is skipped, one of several buffers goes whole, and
+// everything else goes out once, in call order.
+func TestWriteQueueRingGrows(t *testing.T) {
 	ctx := newTestContext(t)
 	var rec queueRecorder
 	st, q := heldQueue(t, ctx, &rec)
-	const n = 3 * maxSpares
-	for i := 1; i <= n; i++ {
-		q.AsyncWrite(Buffers{[]byte("z")}, rec.handler(i))
+	var want bytes.Buffer
+	want.WriteString("first")
+	for i := 1; i <= 10; i++ {
+		q.AsyncWrite(Buffers{[]byte(fmt.Sprintf("<%d>", i))}, rec.handler(i))
+		fmt.Fprintf(&want, "<%d>", i)
 	}
 	st.release()
 	st.mu.Lock()
-	st.holdAt = 2
+	st.holdAt = 2 // the batch of messages 1–10
 	st.mu.Unlock()
 	runUntilPending(t, ctx, st)
-	q.AsyncWrite(Buffers{[]byte("x")}, rec.handler(n+1)) // keeps the queue busy after the batch
-	spares, counted := -1, -1
-	st.onCall = func(call int) {
-		if call == 3 {
-			q.mu.Lock()
-			spares, counted = q.nfree, 0
-			for m := q.free; m != nil; m = m.next {
-				counted++
-			}
-			q.mu.Unlock()
+	sig := NewCancellationSignal()
+	const n = 3 * wqPooledMax
+	for i := 11; i <= n; i++ {
+		data := fmt.Sprintf("<%d>", i)
+		switch i {
+		case 20:
+			q.AsyncWrite(Buffers{[]byte(data)}, rec.handler(i), BindCancellationSlot(sig.Slot()))
+			continue // cancelled below
+		case 25:
+			q.AsyncWrite(Buffers{[]byte(data[:2]), []byte(data[2:])}, rec.handler(i))
+		default:
+			q.AsyncWrite(Buffers{[]byte(data)}, rec.handler(i))
 		}
+		want.WriteString(data)
+	}
+	sig.Emit(CancelTerminal)
+	if got, wantLen := q.Len(), n-10-1; got != wantLen {
+		t.Fatalf("Len() = %d after the cancellation, want %d", got, wantLen)
 	}
 	st.release()
 	ctx.Restart()
 	ctx.Run()
-	if got := rec.results(); len(got) != n+2 {
-		t.Fatalf("%d handlers ran, want %d", len(got), n+2)
+	if got := string(st.bytesWritten()); got != want.String() {
+		t.Fatalf("stream got %q, want %q", got, want.String())
 	}
-	if spares != maxSpares || counted != maxSpares {
-		t.Fatalf("after a batch of %d the queue kept %d spares (%d linked), want %d", n, spares, counted, maxSpares)
+	got := rec.results()
+	if len(got) != n+1 {
+		t.Fatalf("%d handlers ran, want %d", len(got), n+1)
+	}
+	next := 0
+	for _, r := range got {
+		if r.msg == 20 {
+			if r.n != 0 || !errors.Is(r.err, ErrOperationAborted) {
+				t.Fatalf("cancelled message 20 got (%d, %v), want (0, ErrOperationAborted)", r.n, r.err)
+			}
+			continue
+		}
+		if next == 20 {
+			next++
+		}
+		if r.msg != next || r.err != nil || r.n != len(fmt.Sprintf("<%d>", r.msg)) && r.msg != 0 {
+			t.Fatalf("handler %v in the place of message %d (results %v)", r, next, got)
+		}
+		next++
 	}
 }
