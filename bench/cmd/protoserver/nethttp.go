@@ -51,7 +51,8 @@ func httpConn(c net.Conn) {
 			}
 			return
 		}
-		req, err := httpserver.ParseRequest(head)
+		var req httpserver.Request
+		err = req.Parse(head)
 		if err == nil && req.ContentLength > maxBody {
 			err = httpserver.ErrBodyTooLarge
 		}

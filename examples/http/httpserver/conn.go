@@ -75,15 +75,14 @@ func (c *conn) headRead(n int, err error) {
 		c.readHead()
 		return
 	}
-	req, err := ParseRequest(c.Buf.Bytes()[:n])
-	if err != nil {
+	if err := c.req.Parse(c.Buf.Bytes()[:n]); err != nil {
 		c.fail(err)
 		return
 	}
-	c.route = Lookup(&req)
-	req.Method, req.Target = nil, nil // they point into Buf
-	c.req, c.head = req, n
-	if req.ContentLength > int64(c.maxBody) {
+	c.route = Lookup(&c.req)
+	c.req.Method, c.req.Target = nil, nil // they point into Buf
+	c.head = n
+	if c.req.ContentLength > int64(c.maxBody) {
 		c.fail(ErrBodyTooLarge)
 		return
 	}

@@ -18,7 +18,7 @@
 // and drops what the client still sends for up to a second, so that the
 // client reads the reply rather than a reset).
 //
-// ParseRequest, Lookup and Respond are the protocol and the application,
+// Request.Parse, Lookup and Respond are the protocol and the application,
 // apart from the I/O, so that a server on another I/O model can share
 // them.
 package httpserver

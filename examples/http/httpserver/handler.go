@@ -81,7 +81,7 @@ func Respond(rt Route, req *Request, body []byte) []byte {
 }
 
 // ErrorReply returns the reply to a request the server cannot serve, with
-// the status that err (of ParseRequest, or ErrHeaderTooLarge,
+// the status that err (of Request.Parse, or ErrHeaderTooLarge,
 // ErrBodyTooLarge) calls for; the connection closes after it.
 func ErrorReply(err error) []byte {
 	status := 400

@@ -6,7 +6,7 @@ import (
 )
 
 // Request is the part of an HTTP/1.x request head that the server acts on.
-// Method and Target point into the head passed to ParseRequest and are
+// Method and Target point into the head passed to Parse and are
 // valid only as long as it is.
 type Request struct {
 	Method, Target []byte
@@ -16,7 +16,7 @@ type Request struct {
 	Continue       bool  // "Expect: 100-continue": the client waits for 100 Continue before the body
 }
 
-// Errors of ParseRequest, each answered with its own status.
+// Errors of Parse, each answered with its own status.
 var (
 	ErrBadRequest     = errors.New("httpserver: malformed request")                    // 400
 	ErrVersion        = errors.New("httpserver: HTTP version not supported")           // 505
@@ -29,20 +29,21 @@ var (
 
 var crlf = []byte("\r\n")
 
-// ParseRequest parses a request head: the request line and the header
+// Parse parses a request head into req: the request line and the header
 // fields, each line ending in CRLF, up to and including the empty line
-// (head ends with "\r\n\r\n"). It does not allocate.
-func ParseRequest(head []byte) (Request, error) {
-	var req Request
+// (head ends with "\r\n\r\n"). It does not allocate. On an error, req's
+// fields are unspecified.
+func (req *Request) Parse(head []byte) error {
+	*req = Request{}
 	line, rest, ok := bytes.Cut(head, crlf)
 	if !ok {
-		return req, ErrBadRequest
+		return ErrBadRequest
 	}
 	// request-line = method SP request-target SP HTTP-version
 	method, line, ok1 := bytes.Cut(line, []byte{' '})
 	target, version, ok2 := bytes.Cut(line, []byte{' '})
 	if !ok1 || !ok2 || len(method) == 0 || len(target) == 0 || !isToken(method) {
-		return req, ErrBadRequest
+		return ErrBadRequest
 	}
 	switch string(version) {
 	case "HTTP/1.1":
@@ -51,9 +52,9 @@ func ParseRequest(head []byte) (Request, error) {
 		req.Minor = 0
 	default:
 		if bytes.HasPrefix(version, []byte("HTTP/")) {
-			return req, ErrVersion
+			return ErrVersion
 		}
-		return req, ErrBadRequest
+		return ErrBadRequest
 	}
 	req.Method, req.Target = method, target
 
@@ -61,25 +62,25 @@ func ParseRequest(head []byte) (Request, error) {
 	for {
 		line, rest, ok = bytes.Cut(rest, crlf)
 		if !ok {
-			return req, ErrBadRequest
+			return ErrBadRequest
 		}
 		if len(line) == 0 {
 			break // the empty line ends the head
 		}
 		name, value, ok := bytes.Cut(line, []byte{':'})
 		if !ok || !isToken(name) { // no space before the colon either
-			return req, ErrBadRequest
+			return ErrBadRequest
 		}
 		value = bytes.Trim(value, " \t")
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			n, ok := parseLength(value)
 			if !ok || (seenLength && n != req.ContentLength) {
-				return req, ErrBadRequest
+				return ErrBadRequest
 			}
 			req.ContentLength, seenLength = n, true
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			return req, ErrNotImplemented
+			return ErrNotImplemented
 		case bytes.EqualFold(name, []byte("Expect")):
 			req.Continue = bytes.EqualFold(value, []byte("100-continue"))
 		case bytes.EqualFold(name, []byte("Connection")):
@@ -91,7 +92,7 @@ func ParseRequest(head []byte) (Request, error) {
 			}
 		}
 	}
-	return req, nil
+	return nil
 }
 
 // isToken reports whether b is an HTTP token (RFC 9110, 5.6.2).
