@@ -8,6 +8,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // queueResult is what one message's handler got, and in which order.
@@ -306,6 +307,87 @@ func TestWriteQueuePeerReset(t *testing.T) {
 	}
 	if !failed {
 		t.Fatal("every message succeeded though the peer reset without reading")
+	}
+}
+
+// TestWriteQueueSocketClosedUnder: Cancel or Close of the queue's socket
+// with one batch in flight and another waiting behind it. Every handler
+// runs once, in call order, and the bytes they report written are exactly
+// what the peer receives. The batch in flight fails with
+// ErrOperationAborted, each message with the bytes of it that moved. After
+// Close the waiting batch fails too; after Cancel (which aborts only the
+// write in flight) it goes out whole once the peer reads.
+func TestWriteQueueSocketClosedUnder(t *testing.T) {
+	for _, how := range []string{"cancel", "close"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := newTestContext(t)
+			peer, s := connectedPair(t, ctx)
+			s.SetSendBufferSize(16 << 10)
+			peer.SetReceiveBufferSize(16 << 10)
+			q := NewWriteQueue(s)
+			const n = 32 // two batches of 1 MiB
+			msg := pattern(0, 64<<10)
+			type result struct {
+				i, n int
+				err  error
+			}
+			results := make(chan result, 2*n)
+			for i := 0; i < n; i++ {
+				q.AsyncWrite(Buffers{msg}, func(k int, err error) { results <- result{i, k, err} })
+			}
+			// The peer reads nothing yet: the first batch fills both socket
+			// buffers and waits in flight; the second waits behind it.
+			deadline := time.Now().Add(waitTimeout)
+			for q.Len() == n {
+				if time.Now().After(deadline) {
+					t.Fatal("no batch started")
+				}
+				ctx.Restart()
+				ctx.RunFor(10 * time.Millisecond)
+			}
+			if q.Len() != n/2 {
+				t.Fatalf("%d messages wait behind the batch, want %d", q.Len(), n/2)
+			}
+			if how == "cancel" {
+				s.Cancel()
+			} else {
+				s.Close()
+			}
+			var received <-chan []byte
+			sent := 0
+			for k := 0; k < n; k++ {
+				if k == n/2 && how == "cancel" {
+					received = drainAsync(peer) // lets the second batch go out
+				}
+				r := runFor1(t, ctx, results)
+				inFlight := k < n/2
+				switch {
+				case r.i != k:
+					t.Fatalf("handler of message %d ran in the place of %d", r.i, k)
+				case inFlight && !errors.Is(r.err, ErrOperationAborted):
+					t.Fatalf("message %d of the batch in flight: (%d, %v), want ErrOperationAborted", k, r.n, r.err)
+				case !inFlight && how == "cancel" && (r.err != nil || r.n != len(msg)):
+					t.Fatalf("message %d after Cancel: (%d, %v), want (%d, nil)", k, r.n, r.err, len(msg))
+				case !inFlight && how == "close" && (r.err == nil || r.n != 0):
+					t.Fatalf("message %d after Close: (%d, %v), want (0, an error)", k, r.n, r.err)
+				}
+				sent += r.n
+			}
+			if how == "cancel" {
+				s.Close() // the peer's drain ends at EOF
+			} else {
+				received = drainAsync(peer)
+			}
+			got := len(waitChan(t, received, "the peer's EOF"))
+			select {
+			case r := <-results:
+				t.Fatalf("a handler ran twice: %+v", r)
+			default:
+			}
+			if got != sent {
+				t.Fatalf("the handlers report %d bytes written, the peer received %d", sent, got)
+			}
+		})
 	}
 }
 
