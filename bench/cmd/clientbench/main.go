@@ -6,6 +6,7 @@
 //	cd bench && go run ./cmd/clientbench                 # every scenario, 5 rounds, about 4 minutes
 //	cd bench && go run ./cmd/clientbench -scenarios http-16 -rounds 3
 //	cd bench && go run ./cmd/clientbench -quick          # smoke test: 1 short round; exit 1 on any error
+//	cd bench && go run ./cmd/clientbench -perf -scenarios http-16 -rounds 3   # also perf samples per parser sample
 //
 // Each measurement starts a fresh server pinned to -server-cpu (taskset)
 // with GOMAXPROCS=1, runs the client pinned to -load-cpu, and reads the
@@ -84,6 +85,8 @@ type config struct {
 	out        string
 	readme     string
 	quick      bool
+	perf       bool // also count perf samples against the parser's (perf.go)
+	tmp        string
 }
 
 func main() { os.Exit(benchMain()) }
@@ -102,6 +105,7 @@ func benchMain() int {
 	flag.StringVar(&cfg.out, "out", "results", "directory for clients.md and clients.json")
 	flag.StringVar(&cfg.readme, "readme", "README.md", "README whose clientbench section gets the table of a full run; empty = none")
 	flag.BoolVar(&cfg.quick, "quick", false, "smoke test: one short round, nothing written, exit 1 on any error")
+	flag.BoolVar(&cfg.perf, "perf", false, "also sample the server's CPU with perf and give its user and kernel samples per sample of the protocol's parser, which both servers share (perf.go; needs perf; not written to the README)")
 	flag.Parse()
 	if cfg.quick {
 		cfg.rounds, cfg.duration, cfg.requests1, cfg.requests16 = 1, time.Second, 20_000, 100_000
@@ -125,6 +129,9 @@ func benchMain() int {
 	if _, err := exec.LookPath("taskset"); err != nil {
 		fatalf("taskset not found (util-linux)")
 	}
+	if _, err := exec.LookPath("perf"); cfg.perf && err != nil {
+		fatalf("-perf: perf not found (Debian: apt-get install linux-perf)")
+	}
 	if err := procstat.PinSelf([]int{cfg.loadCPU}); err != nil {
 		fatalf("pinning to CPU %d: %v", cfg.loadCPU, err)
 	}
@@ -147,6 +154,7 @@ func benchMain() int {
 		fatalf("%v", err)
 	}
 	defer os.RemoveAll(dir)
+	cfg.tmp = dir
 	bin, err := buildServer(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "clientbench:", err)
@@ -190,8 +198,12 @@ func benchMain() int {
 					failed = true
 					fmt.Fprintln(os.Stderr, "ERROR", m.Err)
 				} else {
-					fmt.Fprintf(os.Stderr, "%10.0f req/s  p50 %6.3f ms  server CPU %5.1f%%  %.2f µs/req  [other load %.0f%%]\n",
+					fmt.Fprintf(os.Stderr, "%10.0f req/s  p50 %6.3f ms  server CPU %5.1f%%  %.2f µs/req  [other load %.0f%%]",
 						m.RPS, m.P50ms, 100*m.CPUUtil, m.CPUPerReq, 100*m.Other)
+					if m.PerfUnits > 0 {
+						fmt.Fprintf(os.Stderr, "  perf: %.2f per parser sample (user %.2f, kernel %.2f)", m.PerfUnits, m.PerfUser, m.PerfKernel)
+					}
+					fmt.Fprintln(os.Stderr)
 				}
 				m.Impl, m.Round = impl, round
 				res.Runs = append(res.Runs, m)
@@ -207,8 +219,8 @@ func benchMain() int {
 		}
 		return 0
 	}
-	if skipped {
-		cfg.readme = "" // the README's table keeps every server
+	if skipped || cfg.perf {
+		cfg.readme = "" // the README's table keeps every server, and the plain measurement
 	}
 	if err := write(results, md, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "clientbench:", err)

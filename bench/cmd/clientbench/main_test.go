@@ -82,3 +82,33 @@ func TestKnownImpl(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePerfReport(t *testing.T) {
+	unit := unitFuncs["http"]
+	report := "# header\n" +
+		"    40.00%\t 400\t[kernel.kallsyms]\t[k] tcp_sendmsg_locked\n" +
+		"    10.00%\t 100\t[kernel.kallsyms]\t[k] _copy_to_iter\n" +
+		"     5.00%\t  50\tprotoserver\t[.] github.com/goasio/asio/examples/http/httpserver.(*Request).Parse\n" +
+		"     3.00%\t  30\tprotoserver\t[.] bytes.Cut\n" +
+		"     2.00%\t  20\tprotoserver\t[.] indexbytebody\n" +
+		"     1.00%\t  10\tprotoserver\t[.] github.com/goasio/asio.(*WriteQueue).AsyncWrite\n" +
+		"garbage line\n"
+	c, err := parsePerfReport(report, unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c != (perfCount{User: 110, Kernel: 500, Unit: 80}) {
+		t.Fatalf("parsed %+v", c)
+	}
+	if tot, user, kern := c.perUnit(); tot != 610.0/80 || user != 110.0/80 || kern != 500.0/80 {
+		t.Fatalf("perUnit %v %v %v", tot, user, kern)
+	}
+	// indexbytebody is not a unit function: every server searches in its own way.
+	noUnit := "    1.00%\t 10\tprotoserver\t[.] indexbytebody\n"
+	if _, err := parsePerfReport(noUnit, unit); err == nil {
+		t.Error("a report without the parser's samples accepted")
+	}
+	if _, err := parsePerfReport("", unit); err == nil {
+		t.Error("an empty report accepted")
+	}
+}

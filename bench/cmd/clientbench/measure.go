@@ -29,6 +29,12 @@ type run struct {
 	StatCPU   float64 `json:"server_cpu_us_per_req_stat"` // the same from /proc/<pid>/stat's utime+stime
 	CPUUtil   float64 `json:"server_cpu_util"`            // server CPU seconds per wall second
 	Other     float64 `json:"other_load"`                 // CPUs other processes used meanwhile
+
+	// With -perf: the server's samples per sample of the parser's own
+	// functions (perf.go), in all and in user and kernel code.
+	PerfUnits  float64 `json:"perf_samples_per_unit,omitempty"`
+	PerfUser   float64 `json:"perf_user_per_unit,omitempty"`
+	PerfKernel float64 `json:"perf_kernel_per_unit,omitempty"`
 }
 
 // clientCommand is the client's command line against addr.
@@ -65,6 +71,13 @@ func measure(bin, script, impl string, sc scenario, cfg config) (r run) {
 	var out, errOut bytes.Buffer
 	client.Stdout, client.Stderr = &out, &errOut
 
+	var rec *perfRecorder
+	if cfg.perf {
+		if rec, err = startPerf(cfg.serverCPU, cfg.loadCPU, fmt.Sprintf("%s/%s-%s.perf", cfg.tmp, sc.Name, impl)); err != nil {
+			r.Err = err.Error()
+			return r
+		}
+	}
 	cpu0, err0 := procstat.ProcessCPU(pid)
 	stat0, _ := procstat.StatCPU(pid)
 	busy0, _ := procstat.SystemBusy()
@@ -76,6 +89,14 @@ func measure(bin, script, impl string, sc scenario, cfg config) (r run) {
 	stat1, _ := procstat.StatCPU(pid)
 	busy1, _ := procstat.SystemBusy()
 	self1 := procstat.SelfCPU()
+	if rec != nil {
+		c, perr := rec.stop("protoserver", unitFuncs[sc.Proto])
+		if perr != nil && err == nil {
+			r.Err = perr.Error()
+			return r
+		}
+		r.PerfUnits, r.PerfUser, r.PerfKernel = c.perUnit()
+	}
 	if err != nil {
 		r.Err = fmt.Sprintf("%s: %v: %s", args[0], err, strings.TrimSpace(errOut.String()))
 		return r

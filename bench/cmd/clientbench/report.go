@@ -52,21 +52,69 @@ func summarize(runs []run, impl string) summary {
 	return s
 }
 
-// pairedRatios returns impl's CPU per request over net's for every round
-// that measured both without error.
-func pairedRatios(runs []run, impl string) []float64 {
+// pairedRatios returns impl's figure over net's (CPU per request, or with
+// -perf the samples per parser sample: fig) for every round that measured
+// both without error.
+func pairedRatios(runs []run, impl string, fig func(run) float64) []float64 {
 	var per []float64
 	for _, a := range runs {
-		if a.Impl != impl || a.Err != "" || a.CPUPerReq <= 0 {
+		if a.Impl != impl || a.Err != "" || fig(a) <= 0 {
 			continue
 		}
 		for _, n := range runs {
-			if n.Impl == "net" && n.Round == a.Round && n.Err == "" && n.CPUPerReq > 0 {
-				per = append(per, a.CPUPerReq/n.CPUPerReq)
+			if n.Impl == "net" && n.Round == a.Round && n.Err == "" && fig(n) > 0 {
+				per = append(per, fig(a)/fig(n))
 			}
 		}
 	}
 	return per
+}
+
+func cpuPerReq(r run) float64 { return r.CPUPerReq }
+func perfUnits(r run) float64 { return r.PerfUnits }
+func perfUser(r run) float64  { return r.PerfUser }
+
+// ratioCells formats the median of per-round ratios and their range.
+func ratioCells(per []float64) (ratio, spread string) {
+	ratio, spread = "-", "-"
+	if len(per) > 0 {
+		ratio = fmt.Sprintf("**%.2f×**", stats.Median(per))
+		if len(per) > 1 {
+			spread = fmt.Sprintf("%.2f–%.2f×", slices.Min(per), slices.Max(per))
+		}
+	}
+	return ratio, spread
+}
+
+// perfMarkdown is the -perf table: each server's samples per sample of the
+// parser's own functions (medians over the rounds), and against net the
+// medians of the per-round ratios, in all and of the user part alone.
+func perfMarkdown(results []result, cfg config) string {
+	var b strings.Builder
+	b.WriteString("\nWith -perf: the server's perf samples (all its threads) per sample of the protocol's own parsing functions, which both servers run on the same input. The user part moves less with the machine's state than CPU time does; the kernel part moves as much:\n\n")
+	b.WriteString("| scenario | server | per parser sample | user | kernel | /net | per round | /net user | per round |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, res := range results {
+		for _, impl := range cfg.impls {
+			var tot, user, kern []float64
+			for _, r := range res.Runs {
+				if r.Impl == impl && r.Err == "" && r.PerfUnits > 0 {
+					tot, user, kern = append(tot, r.PerfUnits), append(user, r.PerfUser), append(kern, r.PerfKernel)
+				}
+			}
+			if len(tot) == 0 {
+				continue
+			}
+			ratio, spread, uratio, uspread := "-", "-", "-", "-"
+			if impl != "net" {
+				ratio, spread = ratioCells(pairedRatios(res.Runs, impl, perfUnits))
+				uratio, uspread = ratioCells(pairedRatios(res.Runs, impl, perfUser))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.2f | %.2f | %.2f | %s | %s | %s | %s |\n", res.Scenario.Name, impl,
+				stats.Median(tot), stats.Median(user), stats.Median(kern), ratio, spread, uratio, uspread)
+		}
+	}
+	return b.String()
 }
 
 func markdown(results []result, cfg config, started time.Time) string {
@@ -107,17 +155,14 @@ func markdown(results []result, cfg config, started time.Time) string {
 			// Paired: a round measures the servers back to back, so the
 			// ratio within a round cancels the machine's drift; the table
 			// gives the median of those ratios, and their range.
-			ratio, spread := "-", "-"
-			if per := pairedRatios(res.Runs, impl); len(per) > 0 {
-				ratio = fmt.Sprintf("**%.2f×**", stats.Median(per))
-				if len(per) > 1 {
-					spread = fmt.Sprintf("%.2f–%.2f×", slices.Min(per), slices.Max(per))
-				}
-			}
+			ratio, spread := ratioCells(pairedRatios(res.Runs, impl, cpuPerReq))
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f%% |\n",
 				res.Scenario.Name, res.Scenario.Title, impl, cell(a, rps), cell(n, rps), cell(a, p50), cell(n, p50),
 				cell(a, cpu), cell(n, cpu), ratio, spread, 100*max(a.other, n.other))
 		}
+	}
+	if cfg.perf {
+		b.WriteString(perfMarkdown(results, cfg))
 	}
 	b.WriteString("\nClient commands (HOST:PORT is the server's address):\n\n")
 	for _, res := range results {
