@@ -111,9 +111,8 @@ const (
 // They are pooled; a cancellation request names one by seq.
 type queuedMsg struct {
 	q      *WriteQueue
-	pos    uint64 // its record's ring position while it waits
-	bufs   [][]byte
-	size   int
+	pos    uint64   // its record's ring position while it waits (the record holds its size)
+	bufs   [][]byte // its buffers' slice headers
 	h      func(n int, err error)
 	ex     Executor // BindExecutor, or nil
 	exOpt  OpOption // the caller's BindExecutor and BindImmediateExecutor
@@ -222,7 +221,7 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 	m := msgPool.Get().(*queuedMsg)
 	m.q, m.h = q, h
 	m.bufs = append(m.bufs[:0], b...)
-	m.size = b.Len()
+	size := b.Len()
 	m.ex, m.exOpt, m.immOpt = ex, exOpt, immOpt
 	q.mu.Lock()
 	if !q.busy && immOpt != nil {
@@ -231,18 +230,18 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 		q.busy = true
 		m.state = msgInFlight
 		a := q.arraysLocked()
-		a.flight = append(a.flight, wqRec{h: h, size: m.size, m: m})
+		a.flight = append(a.flight, wqRec{h: h, size: size, m: m})
 		q.mu.Unlock()
 		q.start()
 		return
 	}
 	m.state, m.pos = msgWaiting, q.tail
 	r := q.pushLocked()
-	r.h, r.size, r.m = h, m.size, m
+	r.h, r.size, r.m = h, size, m
 	if slot != nil || ctx != nil {
 		m.watch(slot, ctx)
 	}
-	post := q.queuedLocked(m.size, len(m.bufs))
+	post := q.queuedLocked(size, len(m.bufs))
 	q.mu.Unlock()
 	if post {
 		q.postFlush()
@@ -402,10 +401,11 @@ func (m *queuedMsg) cancelOp(_ *op, key uint64, ct CancellationType) {
 		return
 	}
 	a := q.arr
-	a.ring[m.pos&uint64(len(a.ring)-1)] = wqRec{}
+	r := &a.ring[m.pos&uint64(len(a.ring)-1)]
 	q.waiting--
-	q.wbytes -= m.size
+	q.wbytes -= r.size
 	q.wbufs -= len(m.bufs)
+	*r = wqRec{}
 	m.state = msgDone
 	m.n, m.err = 0, ErrOperationAborted
 	ex := m.ex
@@ -583,7 +583,7 @@ func (m *queuedMsg) reset() {
 	clear(m.bufs)
 	m.bufs = m.bufs[:0]
 	m.q, m.h, m.ex, m.exOpt, m.immOpt = nil, nil, nil, nil, nil
-	m.size, m.state, m.n, m.err, m.pos = 0, 0, 0, nil, 0
+	m.state, m.n, m.err, m.pos = 0, 0, nil, 0
 }
 
 // Len returns the number of messages waiting (not counting the batch being
