@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -90,7 +91,7 @@ func measure(bin, script, impl string, sc scenario, cfg config) (r run) {
 	busy1, _ := procstat.SystemBusy()
 	self1 := procstat.SelfCPU()
 	if rec != nil {
-		c, perr := rec.stop("protoserver", unitFuncs[sc.Proto])
+		c, perr := rec.stop(filepath.Base(bin), unitFuncs[sc.Proto]) // the server's comm
 		if perr != nil && err == nil {
 			r.Err = perr.Error()
 			return r

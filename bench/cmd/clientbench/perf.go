@@ -81,7 +81,8 @@ func startPerf(cpu, pin int, file string) (*perfRecorder, error) {
 func (p *perfRecorder) stop(comm string, unit []string) (perfCount, error) {
 	defer os.Remove(p.file)
 	p.cmd.Process.Signal(syscall.SIGINT)
-	if err := p.cmd.Wait(); err != nil && p.cmd.ProcessState.ExitCode() != 0 && !strings.Contains(err.Error(), "interrupt") {
+	// Ended by the signal (exit code -1) or after writing the file (0).
+	if err := p.cmd.Wait(); err != nil && p.cmd.ProcessState.ExitCode() > 0 {
 		return perfCount{}, fmt.Errorf("perf record: %v: %s", err, strings.TrimSpace(p.err.String()))
 	}
 	out, err := exec.Command("perf", "report", "-i", p.file, "--stdio", "-n", "--comm", comm,
