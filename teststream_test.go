@@ -3,6 +3,7 @@ package asio
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // testStream is an AsyncWriteStream and AsyncReadStream for testing the
@@ -28,6 +29,8 @@ type testStream struct {
 	written []byte   // write side: the bytes moved, in order
 	in      [][]byte // read side: chunks to deliver; one call reads from one chunk
 	eof     bool     // read side: after the chunks, io.EOF (else a call stays held)
+
+	wlock atomic.Bool // ownTestStream's composed-write lock
 }
 
 // heldCall is a *Some call waiting for release, feed or cancellation.

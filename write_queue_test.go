@@ -117,6 +117,94 @@ func TestWriteQueueCoalesces(t *testing.T) {
 	}
 }
 
+// TestWriteQueueShortSteps: on a stream of the package's kind the queue
+// writes a batch by steps of its own; when each takes only a few bytes, the
+// next is offered the rest (across message boundaries), and every handler
+// still gets its whole message, in call order.
+func TestWriteQueueShortSteps(t *testing.T) {
+	ctx := newTestContext(t)
+	var rec queueRecorder
+	st, q := heldQueue(t, ctx, &rec)
+	st.mu.Lock()
+	st.max = 7
+	st.mu.Unlock()
+	want := []byte("first")
+	sizes := []int{5}
+	total := 0
+	for i := 1; i <= 5; i++ {
+		b, data := message(i, 3*i, min(i, 2))
+		q.AsyncWrite(b, rec.handler(i))
+		want = append(want, data...)
+		sizes = append(sizes, len(data))
+		total += len(data)
+	}
+	st.release()
+	ctx.Run()
+	calls := st.callLog()
+	if n := len(calls); n != 1+(total+6)/7 {
+		t.Fatalf("%d stream calls %+v, want 1 and then %d of at most 7 bytes", n, calls, (total+6)/7)
+	}
+	for k, c := range calls[1:] {
+		if left := total - 7*k; c.offered != left {
+			t.Fatalf("step %d was offered %d bytes, want the %d left", k+1, c.offered, left)
+		}
+	}
+	got := rec.results()
+	if len(got) != 6 {
+		t.Fatalf("%d handlers ran, want 6", len(got))
+	}
+	for i, r := range got {
+		if r.msg != i || r.n != sizes[i] || r.err != nil {
+			t.Fatalf("handler %d: message %d got (%d, %v), want message %d with (%d, nil)", i, r.msg, r.n, r.err, i, sizes[i])
+		}
+	}
+	if !bytes.Equal(st.bytesWritten(), want) {
+		t.Fatal("the stream got other bytes than the messages in call order")
+	}
+}
+
+// TestWriteQueueWriteInProgress: a batch that finds a composed write of the
+// caller's running on the socket fails as AsyncWrite would, with
+// ErrWriteInProgress and no byte written; the queue goes on once it ends.
+func TestWriteQueueWriteInProgress(t *testing.T) {
+	ctx := newTestContext(t)
+	st := newTestStream(ctx.Executor())
+	st.holdAt = 1
+	s := ownTestStream{st}
+	q := NewWriteQueue(s)
+	var rec queueRecorder
+	AsyncWrite(s, Buffers{[]byte("mine")}, rec.handler(0))
+	runUntilPending(t, ctx, st)
+	ctx.Restart()
+	q.AsyncWrite(Buffers{[]byte("queued")}, rec.handler(1))
+	for i := 0; len(rec.results()) == 0; i++ {
+		if i == 100 {
+			t.Fatal("the queued message never completed")
+		}
+		ctx.Restart()
+		ctx.RunOne()
+	}
+	st.release()
+	ctx.Restart()
+	ctx.Run()
+	q.AsyncWrite(Buffers{[]byte("after")}, rec.handler(2))
+	ctx.Restart()
+	ctx.Run()
+	want := []queueResult{{1, 0, ErrWriteInProgress}, {0, 4, nil}, {2, 5, nil}}
+	got := rec.results()
+	if len(got) != len(want) {
+		t.Fatalf("handlers got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].msg != want[i].msg || got[i].n != want[i].n || !errors.Is(got[i].err, want[i].err) {
+			t.Fatalf("handlers got %v, want %v", got, want)
+		}
+	}
+	if string(st.bytesWritten()) != "mineafter" {
+		t.Fatalf("the stream got %q, want \"mineafter\"", st.bytesWritten())
+	}
+}
+
 // TestWriteQueueCoalescesAChain: replies queued by a chain of handlers, each
 // queueing one and posting the next (as AsyncReadUntil does over pipelined
 // requests already read), go out in one write: the flush task lets the

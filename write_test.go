@@ -140,9 +140,14 @@ func ones(n int) []int {
 
 // ownTestStream is a test stream that counts as one of the package's own
 // sockets for the composed operations.
+// ownTestStream is a testStream that a composed write treats as one of
+// the package's sockets: it is offered the whole rest, and it holds a
+// composed-write lock (a WriteQueue on it writes its batches itself).
 type ownTestStream struct{ *testStream }
 
-func (ownTestStream) offersWhole() {}
+func (ownTestStream) offersWhole()         {}
+func (s ownTestStream) tryLockWrite() bool { return s.wlock.CompareAndSwap(false, true) }
+func (s ownTestStream) unlockWrite()       { s.wlock.Store(false) }
 
 func buffersOf(sizes []int, fill bool) ([][]byte, []byte) {
 	var bufs [][]byte
