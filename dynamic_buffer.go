@@ -20,6 +20,7 @@ type DynamicBuffer struct {
 	max  int // 0: no limit; < 0: holds nothing
 
 	found untilFound // AsyncReadUntil's completion when the delimiter was already in
+	read  untilRead  // AsyncReadUntil's reads, when it has no options
 }
 
 // keepCap is the largest backing array an emptied buffer keeps.

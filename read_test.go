@@ -132,16 +132,30 @@ func untilCases() []untilCase {
 	}
 }
 
+// TestAsyncReadUntil runs each case twice: without options (the read lives
+// in the buffer) and with a cancellation slot (a pooled composed op); the
+// two must not differ, in results or in the reads they make.
 func TestAsyncReadUntil(t *testing.T) {
 	for _, c := range untilCases() {
-		t.Run(c.name, func(t *testing.T) { runUntilCase(t, c, false) })
+		t.Run(c.name, func(t *testing.T) {
+			plain := runUntilCase(t, c, false)
+			var sig CancellationSignal
+			slotted := runUntilCase(t, c, false, BindCancellationSlot(sig.Slot()))
+			// (With options, a read-until that needs no read completes
+			// through an empty step, which carries them.)
+			empty := func(c streamCall) bool { return c.offered == 0 }
+			plain, slotted = slices.DeleteFunc(plain, empty), slices.DeleteFunc(slotted, empty)
+			if !slices.Equal(plain, slotted) {
+				t.Errorf("reads %+v without options, %+v with a slot", plain, slotted)
+			}
+		})
 	}
 }
 
-// runUntilCase runs c with AsyncReadUntil or, blocking, ReadUntil over the
-// same test stream, and checks the result, the buffer and the reads: the
-// two forms must not differ.
-func runUntilCase(t *testing.T, c untilCase, blocking bool) []streamCall {
+// runUntilCase runs c with AsyncReadUntil (with opts) or, blocking,
+// ReadUntil over the same test stream, and checks the result, the buffer
+// and the reads: the two forms must not differ.
+func runUntilCase(t *testing.T, c untilCase, blocking bool, opts ...OpOption) []streamCall {
 	ctx := newTestContext(t)
 	st := newTestStream(ctx.Executor())
 	for _, ch := range c.chunks {
@@ -161,7 +175,7 @@ func runUntilCase(t *testing.T, c untilCase, blocking bool) []streamCall {
 				t.Error("handler ran inside AsyncReadUntil")
 			}
 			h(n, err)
-		})
+		}, opts...)
 	}
 	returned = true
 	r := runFor1(t, ctx, ch)
@@ -311,6 +325,42 @@ func TestAsyncReadUntilSteadyStateAllocs(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(100, readLine); allocs > 0 || err != nil {
 		t.Fatalf("AsyncReadUntil per line: %.1f allocs (err %v), want 0", allocs, err)
+	}
+}
+
+// TestAsyncReadUntilTwoOnOneBuffer: a second AsyncReadUntil started on a
+// buffer while the first still reads into it (a misuse: the buffer is the
+// first one's until its handler runs) must not cost either its handler:
+// the first keeps the buffer's own read, the second takes a pooled one, and
+// each handler runs exactly once, the second's when the socket closes.
+func TestAsyncReadUntilTwoOnOneBuffer(t *testing.T) {
+	ctx := newTestContext(t)
+	c, s := connectedPair(t, ctx)
+	db := NewDynamicBuffer(0)
+	h, ch := resultChan()
+	AsyncReadUntil(s, db, []byte("\n"), h)
+	if !db.read.busy.Load() {
+		t.Fatal("a read-until without options did not take the buffer's own read")
+	}
+	AsyncReadUntil(s, db, []byte("\n"), h)
+	if _, err := c.WriteSome(Buffers{[]byte("a line\n")}); err != nil {
+		t.Fatal(err)
+	}
+	first := runFor1(t, ctx, ch)
+	if first.err != nil || first.n != 7 {
+		t.Fatalf("first handler: (%d, %v), want (7, nil)", first.n, first.err)
+	}
+	s.Close()
+	if second := runFor1(t, ctx, ch); second.err == nil {
+		t.Fatalf("second handler: (%d, nil) after Close, want an error", second.n)
+	}
+	ctx.Restart()
+	ctx.Poll()
+	if len(ch) != 0 {
+		t.Fatalf("%d more handler calls, want none", len(ch))
+	}
+	if db.read.busy.Load() {
+		t.Fatal("the buffer's read is still marked busy")
 	}
 }
 

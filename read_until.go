@@ -41,6 +41,10 @@ func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(
 			return
 		}
 		search = max(0, len(data)-len(delim)+1)
+		if room := buf.untilRoom(); len(opts) == 0 && room > 0 && buf.read.busy.CompareAndSwap(false, true) {
+			buf.read.start(s, buf, delim, h, search, room)
+			return
+		}
 	}
 	t := transferPool.Get().(*transferOp)
 	t.rs = s
@@ -51,6 +55,73 @@ func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(
 		return
 	}
 	t.untilNext(false)
+}
+
+// untilRead is an AsyncReadUntil without options that must read: it lives
+// in its DynamicBuffer, which the op owns until its handler runs, so it
+// takes no composed op from a pool. Its steps are AsyncReadSome calls into
+// the buffer's free space, as a transferOp's would be, and its handler runs
+// from the last step's, on the stream's executor. busy is set while one
+// runs; a second AsyncReadUntil on the same buffer meanwhile (a misuse: both
+// would fill it) takes the pooled path, so that no handler is lost.
+type untilRead struct {
+	busy   atomic.Bool
+	s      AsyncReadStream
+	h      func(n int, err error)
+	delim  []byte
+	search int       // where the next search for delim starts in Bytes()
+	step   [1][]byte // the free space offered to the step in flight
+	stepH  func(n int, err error)
+	buf    *DynamicBuffer
+}
+
+// start reads into buf, which holds no delim from search on, offering room
+// bytes of free space.
+func (u *untilRead) start(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(int, error), search, room int) {
+	if u.stepH == nil {
+		u.stepH, u.buf = u.onStep, buf
+	}
+	u.s, u.h, u.delim, u.search = s, h, delim, search
+	u.issue(room)
+}
+
+func (u *untilRead) issue(room int) {
+	u.step[0] = u.buf.Prepare(room)
+	u.s.AsyncReadSome(u.step[:], u.stepH)
+}
+
+// onStep commits what a step read and completes the read-until, or reads on:
+// the delimiter found, an error (an end of stream before it is io.EOF), a
+// step that read nothing, or a full buffer (ErrMessageTooLong).
+func (u *untilRead) onStep(n int, err error) {
+	b := u.buf
+	u.step[0] = nil
+	b.Commit(n)
+	switch {
+	case err != nil:
+	case n == 0:
+		err = io.ErrNoProgress
+	default:
+		data := b.Bytes()
+		if i := indexDelim(data[u.search:], u.delim); i >= 0 {
+			u.finish(u.search+i+len(u.delim), nil)
+			return
+		}
+		u.search = max(0, len(data)-len(u.delim)+1)
+		if room := b.untilRoom(); room > 0 {
+			u.issue(room)
+			return
+		}
+		err = ErrMessageTooLong
+	}
+	u.finish(0, err)
+}
+
+func (u *untilRead) finish(n int, err error) {
+	h := u.h
+	u.s, u.h, u.delim = nil, nil, nil
+	u.busy.Store(false)
+	h(n, err)
 }
 
 // untilNext searches buf; if the delimiter or the limit is already there it
