@@ -559,7 +559,7 @@ func (b *uringBackend) speculate(d *fdState, o *op, dir int) bool {
 		}
 	}
 	switch o.kind {
-	case opWrite, opSendDgram, opSendTo, opWait:
+	case opWrite, opWriteAll, opSendDgram, opSendTo, opWait:
 	case opRead, opRecvFrom:
 		if (d.state&uReadEmpty != 0 && !d.dgram) || MessageFlags(o.flags)&MsgOutOfBand != 0 {
 			return false

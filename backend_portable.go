@@ -750,7 +750,7 @@ func (b *portableBackend) perform(d *fdState, p *portableFD, o *op, blocking boo
 	var n int
 	var err error
 	switch o.kind {
-	case opRead, opWrite, opReadPooled:
+	case opRead, opWrite, opWriteAll, opReadPooled:
 		if needsPoll(o) {
 			o.err = portableError(b.performPoll(d, p, o))
 			return

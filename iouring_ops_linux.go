@@ -214,7 +214,7 @@ func (b *uringBackend) issue(d *fdState, o *op, dir int) bool {
 		b.prepRecv(d, o, dir)
 	case opReadPooled:
 		return b.issuePooled(d, o)
-	case opWrite, opSendDgram:
+	case opWrite, opWriteAll, opSendDgram:
 		return b.prepSend(d, o, dir, false)
 	case opSendTo:
 		return b.prepSend(d, o, dir, true)
@@ -480,6 +480,16 @@ func (b *uringBackend) finish(d *fdState, o *op, dir int, c *uring.CQE) bool {
 	case opConnect:
 		if res < 0 {
 			o.err = errOf(res)
+		}
+	case opWriteAll:
+		if res < 0 {
+			o.err = errOf(res) // o.n keeps what the earlier sends wrote
+			break
+		}
+		o.n += res
+		o.advance(int(res))
+		if res > 0 && o.size() > 0 {
+			return false // the rest goes in another send
 		}
 	default: // the sends
 		if res < 0 {

@@ -26,6 +26,7 @@ const (
 	opTimer                    // a Timer wait (never reaches a backend)
 	opSendBatch                // send the datagrams of o.x.batch
 	opRecvBatch                // receive datagrams into o.x.batch
+	opWriteAll                 // send every byte of the buffers on a stream: AsyncWrite on a TCPSocket (writeAll)
 )
 
 // rawResult is what one non-blocking attempt of an op gives (on a raw
@@ -63,7 +64,7 @@ func (o *op) direction() int {
 		case WaitError:
 			return dirExcept
 		}
-	case opWrite, opSendDgram, opSendTo, opSendBatch, opConnect:
+	case opWrite, opWriteAll, opSendDgram, opSendTo, opSendBatch, opConnect:
 		return dirWrite
 	}
 	return dirRead
@@ -201,6 +202,31 @@ func (o *op) bufs() [][]byte {
 	return o.x.bufs
 }
 
+// advance moves o's buffers past n written bytes, for the next attempt of
+// an opWriteAll (o.n keeps the count): fully written buffers leave the
+// sequence, whose slice headers are the op's own copies.
+func (o *op) advance(n int) {
+	if n <= 0 {
+		return
+	}
+	b := o.bufs()
+	if b == nil {
+		o.setBuffer(o.buffer()[n:]) // never a pointer past the end
+		return
+	}
+	i := 0
+	for i < len(b) && n >= len(b[i]) {
+		n -= len(b[i])
+		i++
+	}
+	if i < len(b) {
+		b[i] = b[i][n:]
+	}
+	k := copy(b, b[i:])
+	clear(b[k:])
+	o.x.bufs = b[:k]
+}
+
 // size is the number of bytes in o's buffers.
 func (o *op) size() int {
 	if b := o.bufs(); b != nil {
@@ -213,7 +239,7 @@ func (o *op) size() int {
 // at once with no syscall (on a datagram socket an empty op is a real
 // zero-length datagram).
 func (o *op) isNoop(dgram bool) bool {
-	if dgram || (o.kind != opRead && o.kind != opWrite) {
+	if dgram || (o.kind != opRead && o.kind != opWrite && o.kind != opWriteAll) {
 		return false
 	}
 	return o.size() == 0
@@ -375,6 +401,9 @@ func (o *op) run(rn *runner) {
 		if sig == sigA {
 			r.sock, r.err = o.acceptedSocket()
 		}
+	}
+	if o.kind == opWriteAll {
+		o.d.unlockWrite() // the composed write is over once its handler may run
 	}
 	o.release()
 	if tr != nil {

@@ -38,7 +38,7 @@ func (b *portableBackend) performStream(d *fdState, p *portableFD, o *op, blocki
 		if n > 0 {
 			err = nil // an error with data comes again on the next read
 		}
-	case opWrite:
+	case opWrite, opWriteAll: // net.Conn's Write writes all, or fails
 		if bufs := o.bufs(); bufs != nil {
 			nb := net.Buffers(bufs) // a copy of the headers: WriteTo consumes it
 			var m int64
@@ -91,7 +91,7 @@ func (b *portableBackend) readPooled(d *fdState, p *portableFD, c net.Conn, o *o
 // here: no message flags, no wait for urgent data or for writability.
 func portableSupports(o *op) bool {
 	switch o.kind {
-	case opRead, opWrite, opSendDgram, opSendTo, opRecvFrom:
+	case opRead, opWrite, opWriteAll, opSendDgram, opSendTo, opRecvFrom:
 		return o.flags == 0
 	case opWait:
 		return WaitType(o.flags) == WaitRead

@@ -71,7 +71,7 @@ func (p *portableFD) streamIO() *streamIO {
 // at once.
 func speculative(d *fdState, o *op) bool {
 	switch o.kind {
-	case opRead, opWrite, opReadPooled, opWait:
+	case opRead, opWrite, opWriteAll, opReadPooled, opWait:
 		return !needsPoll(o)
 	case opSendDgram, opSendTo, opRecvFrom:
 		return true
@@ -196,6 +196,8 @@ func (s *streamIO) attempt(fd uintptr, o *op) rawResult {
 		default:
 			n, err = sys.WriteFD(fd, o.buffer())
 		}
+	case opWriteAll:
+		return attemptWriteAll(fd, o)
 	case opReadPooled:
 		return attemptPooled(fd, o)
 	case opWait:
@@ -224,6 +226,36 @@ func (s *streamIO) attempt(fd uintptr, o *op) rawResult {
 		return wouldBlock
 	}
 	o.n, o.err = int32(n), err
+	return done
+}
+
+// attemptWriteAll writes what is left of an opWriteAll's buffers until all
+// of it is written or the socket would block (the op then waits, keeping in
+// o.n what it wrote); an error ends it with o.n bytes written before it.
+func attemptWriteAll(fd uintptr, o *op) rawResult {
+	for o.size() > 0 {
+		var n int
+		var err error
+		if bufs := o.bufs(); bufs != nil {
+			n, err = sys.WritevFD(fd, bufs)
+		} else {
+			n, err = sys.WriteFD(fd, o.buffer())
+		}
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return wouldBlock
+		case err != nil:
+			o.err = err
+			return done
+		}
+		if n == 0 {
+			return wouldBlock // nothing taken: wait for room
+		}
+		o.n += int32(n)
+		o.advance(n)
+	}
 	return done
 }
 

@@ -21,6 +21,8 @@ func performRaw(d *fdState, o *op, onEvent bool) rawResult {
 		return rawRecvPooled(d, o)
 	case opWrite:
 		return rawSend(fd, o)
+	case opWriteAll:
+		return rawSendAll(fd, o)
 	case opSendDgram:
 		// One datagram, even of an empty or too long sequence.
 		n, err := sys.SendTo(fd, o.buffer(), o.bufs(), nil, sys.MsgFlags(int(o.flags)))
@@ -165,6 +167,43 @@ func rawSend(fd int, o *op) rawResult {
 		return doneExhausted
 	}
 	return done
+}
+
+// rawSendAll sends what is left of an opWriteAll's buffers until all of it
+// is written (done), or the socket is full (a short write, which consumes
+// the edge, or EAGAIN: the op waits, keeping in o.n what it wrote), or an
+// error ends it (done, with o.n bytes written before it).
+func rawSendAll(fd int, o *op) rawResult {
+	flags := sys.MsgFlags(int(o.flags))
+	for {
+		var n int
+		var err error
+		bufs := o.bufs()
+		if bufs == nil {
+			n, err = sys.Send(fd, o.buffer(), flags)
+		} else {
+			n, err = sys.Writev(fd, bufs, flags)
+		}
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return wouldBlock
+		case err != nil:
+			o.err = err
+			return done
+		}
+		offered := iovSize(o.buffer(), bufs)
+		o.n += int32(n)
+		o.advance(n)
+		if o.size() == 0 {
+			return done
+		}
+		if n < offered {
+			return wouldBlock // the socket took what fit
+		}
+		// More than IOV_MAX buffers: the next call takes the next ones.
+	}
 }
 
 func rawRecvFrom(fd int, o *op) rawResult {

@@ -209,6 +209,25 @@ func (s *TCPSocket) SetReuseAddress(on bool) error {
 // family if it is not open.
 func (s *TCPSocket) Bind(ep netip.AddrPort) error { return s.d.be().bind(&s.d, ep) }
 
+// writeAll is AsyncWrite without options: one op (opWriteAll) that the
+// backend performs until every byte of b is written, as internal/poll's
+// FD.Write loops, instead of a composed op of AsyncWriteSome steps. It
+// holds the socket's composed-write lock until its handler is about to
+// run (op.run). It does nothing and reports false when b is more than one
+// op holds (more than IOV_MAX buffers, or more bytes than one op counts),
+// or when a composed write already runs: AsyncWrite's composed op then
+// takes it (and reports ErrWriteInProgress for the latter).
+func (s *TCPSocket) writeAll(b Buffers, h func(int, error)) bool {
+	if len(b) > sys.MaxIovecs || b.Len() > maxSingleBuffer || !s.d.tryLockWrite() {
+		return false
+	}
+	o := newOp(opWriteAll, &s.d, nil)
+	o.setN(h)
+	o.setBuffers(b)
+	s.d.start(o)
+	return true
+}
+
 // tryLockWrite marks a composed write in progress; false if one already is.
 func (s *TCPSocket) tryLockWrite() bool { return s.d.tryLockWrite() }
 func (s *TCPSocket) unlockWrite()       { s.d.unlockWrite() }

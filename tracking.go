@@ -46,6 +46,7 @@ var opNames = [...]string{
 	opTimer:      "asio.Timer.AsyncWait",
 	opSendBatch:  "asio.AsyncSendBatch",
 	opRecvBatch:  "asio.AsyncReceiveBatch",
+	opWriteAll:   "asio.AsyncWrite",
 }
 
 // trackStart begins o's task; what says what it concerns (a socket).

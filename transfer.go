@@ -73,6 +73,12 @@ func init() {
 // composed write on a socket of this package while one runs completes with
 // ErrWriteInProgress and moves no byte.
 func AsyncWrite(s AsyncWriteStream, b Buffers, h func(n int, err error), opts ...OpOption) {
+	if h == nil {
+		panic("asio: nil handler")
+	}
+	if sock, ok := s.(*TCPSocket); ok && len(opts) == 0 && sock.writeAll(b, h) {
+		return
+	}
 	AsyncWriteCond(s, b, transferAll, h, opts...)
 }
 

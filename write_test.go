@@ -540,3 +540,62 @@ func TestAsyncWriteLarge(t *testing.T) {
 		t.Fatal("peer read other bytes")
 	}
 }
+
+// TestAsyncWriteEndedUnder: an AsyncWrite without options on a TCPSocket is
+// one op that the backend sends until every byte is out; ended by the
+// socket's Cancel or Close, or by the peer's reset, after many partial
+// sends (the peer read 1 MiB through 16 KiB buffers), its handler runs
+// once, and for Cancel and Close the n it reports is exactly what the
+// peer receives, a prefix of the data.
+func TestAsyncWriteEndedUnder(t *testing.T) {
+	for _, how := range []string{"cancel", "close", "reset"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := newTestContext(t)
+			peer, s := connectedPair(t, ctx)
+			s.SetSendBufferSize(16 << 10)
+			peer.SetReceiveBufferSize(16 << 10)
+			data := pattern(0, 8<<20)
+			h, ch := resultChan()
+			AsyncWrite(s, Buffers{data[:1], data[1 : 3<<20], data[3<<20:]}, h)
+			first := make(chan []byte, 1)
+			go func() {
+				b, _ := readFullErr(peer, 1<<20)
+				first <- b
+			}()
+			got := runFor1(t, ctx, first)
+			if !bytes.Equal(got, data[:1<<20]) {
+				t.Fatalf("the peer's first MiB is not the data's (%d bytes)", len(got))
+			}
+			switch how {
+			case "cancel":
+				s.Cancel()
+			case "close":
+				s.Close()
+			case "reset":
+				peer.SetLinger(true, 0)
+				peer.Close()
+			}
+			r := runFor1(t, ctx, ch)
+			switch {
+			case how == "reset" && r.err == nil:
+				t.Fatalf("after the peer's reset: (%d, nil), want an error", r.n)
+			case how != "reset" && !errors.Is(r.err, ErrOperationAborted):
+				t.Fatalf("after %s: (%d, %v), want ErrOperationAborted", how, r.n, r.err)
+			case r.n < len(got) || r.n >= len(data):
+				t.Fatalf("after %s: n = %d, want at least the %d bytes the peer read and less than all %d", how, r.n, len(got), len(data))
+			}
+			if how != "reset" {
+				s.Close() // the peer's drain ends at EOF
+				got = append(got, waitChan(t, drainAsync(peer), "the peer's EOF")...)
+				if len(got) != r.n || !bytes.Equal(got, data[:len(got)]) {
+					t.Fatalf("the handler reported %d bytes, the peer received %d (a prefix: %v)", r.n, len(got), bytes.Equal(got, data[:len(got)]))
+				}
+			}
+			ctx.Restart()
+			ctx.Poll()
+			if len(ch) != 0 {
+				t.Fatal("the handler ran twice")
+			}
+		})
+	}
+}
