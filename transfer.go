@@ -68,10 +68,13 @@ func init() {
 // total written to h. It is made of one or more AsyncWriteSome calls: on the
 // package's own sockets (TCPSocket, TCPStream) each is offered the whole
 // rest of b (at most IOV_MAX = 1024 buffers; the kernel takes what fits), on
-// any other stream at most 64 KiB, as in Asio. Even an empty b makes one
-// (empty) call, so h is never called from inside AsyncWrite. A second
-// composed write on a socket of this package while one runs completes with
-// ErrWriteInProgress and moves no byte.
+// any other stream at most 64 KiB, as in Asio. On a TCPSocket without
+// options (and with at most IOV_MAX buffers) those calls are made by the
+// backend inside one operation, which keeps the count across them: the
+// result, and what Cancel and Close do to it, are the same. Even an empty b
+// makes one (empty) call, so h is never called from inside AsyncWrite. A
+// second composed write on a socket of this package while one runs
+// completes with ErrWriteInProgress and moves no byte.
 func AsyncWrite(s AsyncWriteStream, b Buffers, h func(n int, err error), opts ...OpOption) {
 	if h == nil {
 		panic("asio: nil handler")
