@@ -30,11 +30,14 @@ type WriteQueue struct {
 	maxBatch int // bytes a batch may reach by taking in more messages
 
 	// Lock order: a message's mu (cancellation), then mu. A waiting message
-	// is in exactly one place: its record in arr.ring between head and tail;
-	// once its batch takes it, its record is in arr.flight until its
+	// is in exactly one place: its record in solo (soloWaits), or in
+	// arr.ring between head and tail; once its batch takes it, its record
+	// is in the batch's flight (solo itself, or arr.flight) until its
 	// handler runs (or is posted).
 	mu         sync.Mutex
-	arr        *wqArrays // the records; nil while the queue is idle
+	arr        *wqArrays // the records; nil while the queue is idle, or holds only solo
+	solo       [1]wqRec  // a plain message queued into an idle queue, kept here rather than in a pooled ring
+	soloWaits  bool      // solo holds a waiting message (the first in call order)
 	head, tail uint64    // the waiting records: ring positions [head, tail), modulo its length
 	waiting    int       // the waiting messages (a cancelled one's emptied record excluded)
 	wbytes     int       // bytes of the waiting messages
@@ -47,23 +50,26 @@ type WriteQueue struct {
 	flushF     func()    // q.flush, made once
 
 	// The batch in flight, touched only by whoever started it and by its
-	// completion (ordered by the stream's op): its records are arr.flight,
-	// its buffers arr.bufs.
-	lone  bool // one message, whose executor the batch's write is bound to
-	opts  [2]OpOption
-	rest  int   // of arr.flight, the first record whose handler is still to run, during delivery
-	restN int   // bytes of the batch's n that are theirs
-	rerr  error // the batch's error
-	onH   func(n int, err error)
+	// completion (ordered by the stream's op): its records are flight
+	// (arr.flight, or solo), its buffers bufs (arr.bufs, or soloBuf).
+	flight  []wqRec
+	bufs    [][]byte
+	soloBuf [1][]byte
+	lone    bool // one message, whose executor the batch's write is bound to
+	opts    [2]OpOption
+	rest    int   // of flight, the first record whose handler is still to run, during delivery
+	restN   int   // bytes of the batch's n that are theirs
+	rerr    error // the batch's error
+	onH     func(n int, err error)
 
 	// When s is one of the package's sockets (own), the queue is the
 	// composed write of each batch not written with options: steps of
-	// AsyncWriteSome over the rest of arr.bufs, as AsyncWrite's, without a
+	// AsyncWriteSome over the rest of bufs, as AsyncWrite's, without a
 	// composed op from its pool (writeOwn).
 	own     ownWriter
 	bsize   int // bytes of the batch in flight
 	sent    int // of them, written by its steps so far
-	boff    int // of arr.bufs, the first buffer not written whole
+	boff    int // of bufs, the first buffer not written whole
 	onStepH func(n int, err error)
 }
 
@@ -212,7 +218,14 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 	if len(opts) == 0 && len(b) == 1 {
 		// The common case: a record, nothing else.
 		q.mu.Lock()
-		r := q.pushLocked()
+		var r *wqRec
+		if !q.busy {
+			// Into an idle queue (one message at a time, a reply per
+			// request): the record needs no ring.
+			r, q.soloWaits = &q.solo[0], true
+		} else {
+			r = q.pushLocked()
+		}
 		r.h, r.buf, r.size = h, b[0], len(b[0])
 		post := q.queuedLocked(r.size, 1)
 		q.mu.Unlock()
@@ -254,13 +267,14 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 		m.state = msgInFlight
 		a := q.arraysLocked()
 		a.flight = append(a.flight, wqRec{h: h, size: size, m: m})
+		q.flight, q.bufs = a.flight, a.bufs
 		q.mu.Unlock()
 		q.start()
 		return
 	}
-	m.state, m.pos = msgWaiting, q.tail
-	r := q.pushLocked()
+	r := q.pushLocked() // (which may move solo into the ring first)
 	r.h, r.size, r.m = h, size, m
+	m.state, m.pos = msgWaiting, q.tail-1
 	if slot != nil || ctx != nil {
 		m.watch(slot, ctx)
 	}
@@ -272,8 +286,14 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 }
 
 // pushLocked returns the record at the ring's tail, which the caller fills
-// (q.mu held): the ring doubles when it is full.
+// (q.mu held): the ring doubles when it is full. A message waiting in solo
+// goes into the ring first, ahead of it.
 func (q *WriteQueue) pushLocked() *wqRec {
+	if q.soloWaits {
+		q.soloWaits = false
+		r := q.pushLocked()
+		*r, q.solo[0] = q.solo[0], wqRec{}
+	}
 	a := q.arraysLocked()
 	if n := uint64(len(a.ring)); q.tail-q.head == n {
 		ring := make([]wqRec, 2*n)
@@ -449,6 +469,16 @@ func (q *WriteQueue) takeBatchLocked() (idle bool, spare *wqArrays) {
 	if q.waiting == 0 {
 		return true, q.idleLocked()
 	}
+	if q.soloWaits {
+		// Alone in the queue: solo is the batch.
+		q.soloWaits = false
+		r := &q.solo[0]
+		q.soloBuf[0] = r.buf
+		q.flight, q.bufs = q.solo[:], q.soloBuf[:]
+		q.waiting, q.wbytes, q.wbufs = 0, 0, 0
+		q.bsize = r.size
+		return false, nil
+	}
 	a := q.arr
 	mask := uint64(len(a.ring) - 1)
 	count, size, nbufs := 0, 0, 0
@@ -483,14 +513,14 @@ func (q *WriteQueue) takeBatchLocked() (idle bool, spare *wqArrays) {
 	q.wbytes -= size
 	q.wbufs -= nbufs
 	q.bsize = size
+	q.flight, q.bufs = a.flight, a.bufs
 	return false, nil
 }
 
-// start writes the batch in arr.flight.
+// start writes the batch in flight.
 func (q *WriteQueue) start() {
-	a := q.arr
-	q.lone = len(a.flight) == 1
-	if m := a.flight[0].m; q.lone && m != nil && (m.exOpt != nil || m.immOpt != nil) {
+	q.lone = len(q.flight) == 1
+	if m := q.flight[0].m; q.lone && m != nil && (m.exOpt != nil || m.immOpt != nil) {
 		opts := q.opts[:0]
 		for _, o := range [...]OpOption{m.exOpt, m.immOpt} {
 			if o != nil {
@@ -506,7 +536,7 @@ func (q *WriteQueue) start() {
 		q.writeOwn()
 		return
 	}
-	AsyncWrite(q.s, a.bufs, q.onH)
+	AsyncWrite(q.s, q.bufs, q.onH)
 }
 
 // writeOwn writes the batch to one of the package's sockets as AsyncWrite
@@ -537,7 +567,7 @@ func (q *WriteQueue) onStep(n int, err error) {
 
 // advance moves the batch's buffers past the n bytes of the last step.
 func (q *WriteQueue) advance(n int) {
-	b := q.arr.bufs
+	b := q.bufs
 	for n > 0 {
 		if n < len(b[q.boff]) {
 			b[q.boff] = b[q.boff][n:]
@@ -552,7 +582,7 @@ func (q *WriteQueue) advance(n int) {
 // most IOV_MAX buffers of it (the kernel takes no more per call; only a
 // message of more buffers than that, alone in its batch, has more).
 func (q *WriteQueue) offer() [][]byte {
-	b := q.arr.bufs[q.boff:]
+	b := q.bufs[q.boff:]
 	return b[:min(len(b), sys.MaxIovecs)]
 }
 
@@ -577,13 +607,16 @@ func (q *WriteQueue) next() {
 // records in flight are the batch's alone (the queue stays busy until
 // next), so they are read without q.mu.
 func (q *WriteQueue) onBatch(n int, err error) {
-	a, lone := q.arr, q.lone
-	clear(a.bufs)
-	a.bufs = a.bufs[:0]
+	lone := q.lone
+	clear(q.bufs)
+	q.bufs = nil
+	if a := q.arr; a != nil {
+		a.bufs = a.bufs[:0]
+	}
 	q.rest, q.restN, q.rerr = 0, n, err
 	defer q.afterBatch()
-	for q.rest < len(a.flight) {
-		h, got, m := q.take(a)
+	for q.rest < len(q.flight) {
+		h, got, m := q.take()
 		if m != nil {
 			if m.ex != nil && !lone {
 				m.ex.Post(m.runF)
@@ -599,8 +632,8 @@ func (q *WriteQueue) onBatch(n int, err error) {
 // take takes the next record of the batch being delivered and gives it
 // its share of the batch's result: the records are visited once, in call
 // order. A message with a queuedMsg gets the result in it too.
-func (q *WriteQueue) take(a *wqArrays) (func(int, error), int, *queuedMsg) {
-	r := &a.flight[q.rest]
+func (q *WriteQueue) take() (func(int, error), int, *queuedMsg) {
+	r := &q.flight[q.rest]
 	q.rest++
 	h, m := r.h, r.m
 	got := min(r.size, q.restN)
@@ -616,9 +649,8 @@ func (q *WriteQueue) take(a *wqArrays) (func(int, error), int, *queuedMsg) {
 // whose handlers had not run yet get them posted first, so that each still
 // runs exactly once.
 func (q *WriteQueue) afterBatch() {
-	a := q.arr
-	for q.rest < len(a.flight) {
-		h, got, m := q.take(a)
+	for q.rest < len(q.flight) {
+		h, got, m := q.take()
 		ex := q.s.Executor()
 		if m != nil {
 			if m.ex != nil {
@@ -630,7 +662,10 @@ func (q *WriteQueue) afterBatch() {
 		err := q.rerr
 		ex.Post(func() { h(got, err) })
 	}
-	a.flight = a.flight[:0]
+	if a := q.arr; a != nil {
+		a.flight = a.flight[:0]
+	}
+	q.flight = nil
 	q.rerr = nil
 	q.next()
 }

@@ -554,6 +554,39 @@ func TestWriteQueueCancelWaiting(t *testing.T) {
 	}
 }
 
+// TestWriteQueueCancelBehindSolo: a plain message queued into an idle
+// queue waits in the queue itself, not in its ring; a second message,
+// queued before the first is written, moves it into the ring ahead of
+// itself. Cancelling the second then takes out the second, not the first.
+func TestWriteQueueCancelBehindSolo(t *testing.T) {
+	ctx := newTestContext(t)
+	st := newTestStream(ctx.Executor())
+	q := NewWriteQueue(ownTestStream{st})
+	var rec queueRecorder
+	sig := NewCancellationSignal()
+	q.AsyncWrite(Buffers{[]byte("one")}, rec.handler(1))
+	if !q.soloWaits || q.arr != nil {
+		t.Fatal("a plain message into an idle queue took the ring")
+	}
+	q.AsyncWrite(Buffers{[]byte("two")}, rec.handler(2), BindCancellationSlot(sig.Slot()))
+	q.AsyncWrite(Buffers{[]byte("three")}, rec.handler(3))
+	if q.Len() != 3 {
+		t.Fatalf("Len() = %d, want 3", q.Len())
+	}
+	sig.Emit(CancelTerminal)
+	ctx.Run()
+	want := []queueResult{{2, 0, ErrOperationAborted}, {1, 3, nil}, {3, 5, nil}}
+	if got := rec.results(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("handlers got %v, want %v", got, want)
+	}
+	if got := string(st.bytesWritten()); got != "onethree" {
+		t.Fatalf("stream got %q, want \"onethree\"", got)
+	}
+	if r := q.solo[0]; q.arr != nil || q.soloWaits || r.h != nil || r.buf != nil || r.m != nil {
+		t.Fatal("the idle queue still holds records")
+	}
+}
+
 // TestWriteQueueCancelInFlight: a message whose batch is in flight is not
 // cancelled by its slot, alone or in a batch with others: it is written
 // whole and gets its real result.
