@@ -164,58 +164,6 @@ func BenchmarkLargeWrite(b *testing.B) {
 	}
 }
 
-// BenchmarkWriteQueueGather is BenchmarkWriteQueueBatch's round of 16
-// messages of one size, with the batch's small buffers copied (copy) or
-// not (nocopy): where copying stops paying is where wqCopySmall is set.
-func BenchmarkWriteQueueGather(b *testing.B) {
-	for _, size := range []int{128, 512, 1 << 10, 2 << 10, 4 << 10} {
-		for _, cp := range []bool{false, true} {
-			name := fmt.Sprintf("%dB/nocopy", size)
-			if cp {
-				name = fmt.Sprintf("%dB/copy", size)
-			}
-			b.Run(name, func(b *testing.B) {
-				ctx := newTestContext(b)
-				s, done := drainedSocket(b, ctx)
-				defer done()
-				q := NewWriteQueue(s)
-				q.copySmall = 0
-				if cp {
-					q.copySmall = size
-				}
-				msg := pattern(0, size)
-				const count = 16
-				rounds, got := 0, 0
-				var onWrite func(int, error)
-				round := func() {
-					for i := 0; i < count; i++ {
-						q.AsyncWrite(Buffers{msg}, onWrite)
-					}
-				}
-				onWrite = func(n int, err error) {
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					if got++; got == count {
-						got = 0
-						if rounds--; rounds > 0 {
-							round()
-						}
-					}
-				}
-				b.SetBytes(int64(size * count))
-				b.ResetTimer()
-				cpu := cpuTime()
-				rounds = b.N
-				round()
-				ctx.Run()
-				b.ReportMetric(float64(cpuTime()-cpu)/(float64(b.N)*count), "cpu-ns/msg")
-			})
-		}
-	}
-}
-
 // BenchmarkWriteQueueBatch queues rounds of messages on one WriteQueue (the
 // next round from the last handler of the previous one) to a draining peer,
 // with batch bounds from 16 KiB to none, for small and large messages. It

@@ -547,14 +547,12 @@ func (q *WriteQueue) start() {
 
 // Small buffers of a batch of several messages are copied, in order, into
 // one scratch array, and the batch is written as runs of that array between
-// its large buffers: the kernel's copy into a socket has a cost per iovec,
-// and a pipelined server's batch is sixteen replies of a hundred bytes
-// (under wrk with 16 pipelined requests the kernel's _copy_from_iter took
-// 5.3 % of the server's CPU with one iovec per reply, 1.3 % packed, 1.1 %
-// for net and bufio's single buffer). BenchmarkWriteQueueGather, rounds of
-// 16 messages, copied against not, three runs: 128 B 0.68–0.79×, 512 B to
-// 2 KiB within noise (0.73–1.10×), 4 KiB 0.90–1.25×; so buffers up to
-// 1 KiB are copied.
+// its large buffers: the kernel's copy into a socket costs per iovec about
+// as much as per kilobyte, and a pipelined server's batch is sixteen
+// replies of a hundred bytes (measured under wrk with 16 pipelined
+// requests: the kernel's _copy_from_iter took 5.3 % of the server's CPU
+// with one iovec per reply, against 1.1 % for net and bufio's single
+// buffer).
 const (
 	wqCopySmall  = 1 << 10  // largest buffer copied
 	wqScratchMax = 16 << 10 // most bytes one batch copies
