@@ -26,9 +26,8 @@ import (
 //
 // All methods are safe from any goroutine.
 type WriteQueue struct {
-	s         AsyncWriteStream
-	maxBatch  int // bytes a batch may reach by taking in more messages
-	copySmall int // largest buffer gather copies (wqCopySmall; 0 in tests of the batches' own buffers)
+	s        AsyncWriteStream
+	maxBatch int // bytes a batch may reach by taking in more messages
 
 	// Lock order: a message's mu (cancellation), then mu. A waiting message
 	// is in exactly one place: its record in solo (soloWaits), or in
@@ -87,11 +86,9 @@ type ownWriter interface {
 // to wqArraysPool each way, not one per message, and an idle queue holds
 // none.
 type wqArrays struct {
-	ring    []wqRec  // the waiting messages; its length is a power of two
-	flight  []wqRec  // the batch in flight, in call order
-	bufs    [][]byte // its buffers (slice headers)
-	gbufs   [][]byte // the same bytes with the small buffers packed into scratch (gather), given to the write
-	scratch []byte   // the small buffers' bytes, copied
+	ring   []wqRec  // the waiting messages; its length is a power of two
+	flight []wqRec  // the batch in flight, in call order
+	bufs   [][]byte // its buffers (slice headers), given to AsyncWrite
 }
 
 // wqRec is one message. A message of one buffer without options (the
@@ -174,7 +171,7 @@ func init() {
 
 // NewWriteQueue returns a queue writing to s.
 func NewWriteQueue(s AsyncWriteStream) *WriteQueue {
-	q := &WriteQueue{s: s, maxBatch: writeQueueBatch, copySmall: wqCopySmall}
+	q := &WriteQueue{s: s, maxBatch: writeQueueBatch}
 	q.onH = q.onBatch
 	q.flushF = q.flush
 	if w, ok := s.(ownWriter); ok {
@@ -348,7 +345,7 @@ func (q *WriteQueue) idleLocked() *wqArrays {
 // putArrays gives a queue's records back to wqArraysPool, unless a burst
 // made them large.
 func putArrays(a *wqArrays) {
-	if a == nil || len(a.ring) > wqPooledMax || cap(a.flight) > wqPooledMax || cap(a.bufs) > wqPooledMax || cap(a.gbufs) > wqPooledMax {
+	if a == nil || len(a.ring) > wqPooledMax || cap(a.flight) > wqPooledMax || cap(a.bufs) > wqPooledMax {
 		return
 	}
 	wqArraysPool.Put(a)
@@ -535,64 +532,11 @@ func (q *WriteQueue) start() {
 		AsyncWrite(q.s, m.bufs, q.onH, opts...)
 		return
 	}
-	if !q.lone {
-		q.gather()
-	}
 	if q.own != nil {
 		q.writeOwn()
 		return
 	}
 	AsyncWrite(q.s, q.bufs, q.onH)
-}
-
-// Small buffers of a batch of several messages are copied, in order, into
-// one scratch array, and the batch is written as runs of that array between
-// its large buffers: the kernel's copy into a socket costs per iovec about
-// as much as per kilobyte, and a pipelined server's batch is sixteen
-// replies of a hundred bytes (measured under wrk with 16 pipelined
-// requests: the kernel's _copy_from_iter took 5.3 % of the server's CPU
-// with one iovec per reply, against 1.1 % for net and bufio's single
-// buffer).
-const (
-	wqCopySmall  = 1 << 10  // largest buffer copied
-	wqScratchMax = 16 << 10 // most bytes one batch copies
-)
-
-// gather packs the small buffers of the batch into arr.scratch and makes
-// bufs the runs of it and the large buffers between them (the batch
-// owner's, outside q.mu). A message's bytes are only read, as the write
-// would read them, before its handler runs.
-func (q *WriteQueue) gather() {
-	a := q.arr
-	small := 0
-	for _, b := range a.bufs {
-		if len(b) <= q.copySmall {
-			small += len(b)
-		}
-	}
-	if small == 0 || len(a.bufs) < 2 {
-		return
-	}
-	small = min(small, wqScratchMax)
-	if cap(a.scratch) < small {
-		a.scratch = make([]byte, 0, max(small, 2<<10))
-	}
-	sc, out, run := a.scratch[:0], a.gbufs[:0], -1
-	for _, b := range a.bufs {
-		if len(b) > q.copySmall || len(sc)+len(b) > cap(sc) {
-			out = append(out, b)
-			run = -1
-			continue
-		}
-		if run < 0 {
-			run = len(sc)
-			out = append(out, nil)
-		}
-		sc = append(sc, b...) // within cap: earlier runs stay where they are
-		out[len(out)-1] = sc[run:len(sc):len(sc)]
-	}
-	a.gbufs = out
-	q.bufs = out
 }
 
 // writeOwn writes the batch to one of the package's sockets as AsyncWrite
@@ -667,9 +611,7 @@ func (q *WriteQueue) onBatch(n int, err error) {
 	clear(q.bufs)
 	q.bufs = nil
 	if a := q.arr; a != nil {
-		clear(a.bufs)
-		clear(a.gbufs)
-		a.bufs, a.gbufs = a.bufs[:0], a.gbufs[:0]
+		a.bufs = a.bufs[:0]
 	}
 	q.rest, q.restN, q.rerr = 0, n, err
 	defer q.afterBatch()

@@ -97,8 +97,8 @@ func TestWriteQueueCoalesces(t *testing.T) {
 	st.release()
 	ctx.Run()
 	calls := st.callLog()
-	if len(calls) != 2 || calls[1].nbufs != 1 || calls[1].offered != len(want)-5 {
-		t.Fatalf("stream calls %+v, want the first message, then one call of %d bytes, its 32 small buffers packed into one", calls, len(want)-5)
+	if len(calls) != 2 || calls[1].nbufs != 32 || calls[1].offered != len(want)-5 {
+		t.Fatalf("stream calls %+v, want the first message, then one call of 32 buffers and %d bytes", calls, len(want)-5)
 	}
 	got := rec.results()
 	if len(got) != 17 {
@@ -160,53 +160,6 @@ func TestWriteQueueShortSteps(t *testing.T) {
 	}
 	if !bytes.Equal(st.bytesWritten(), want) {
 		t.Fatal("the stream got other bytes than the messages in call order")
-	}
-}
-
-// TestWriteQueueGathers: a batch of several messages is written with its
-// small buffers copied, in order, into runs of one scratch array, and its
-// large buffers as they are; when the scratch is full the small buffers
-// left go as they are too. Bytes and results are those of the messages,
-// with whole steps and with steps of 700 bytes.
-func TestWriteQueueGathers(t *testing.T) {
-	sizes := []int{100, 100, 100, 4096, 50, 50}
-	for range 20 {
-		sizes = append(sizes, 1000)
-	}
-	for _, max := range []int{0, 700} {
-		t.Run(fmt.Sprintf("max=%d", max), func(t *testing.T) {
-			ctx := newTestContext(t)
-			var rec queueRecorder
-			st, q := heldQueue(t, ctx, &rec)
-			st.mu.Lock()
-			st.max = max
-			st.mu.Unlock()
-			want := []byte("first")
-			for i, n := range sizes {
-				b, data := message(i+1, n, 1)
-				q.AsyncWrite(b, rec.handler(i+1))
-				want = append(want, data...)
-			}
-			st.release()
-			ctx.Run()
-			// 300 bytes packed, the 4 KiB buffer, 15,100 bytes packed (the
-			// scratch holds 16 KiB), the 5 buffers of 1000 bytes left.
-			if c := st.callLog()[1]; c.offered != len(want)-5 || c.nbufs != 8 {
-				t.Fatalf("the batch was offered %+v, want %d bytes in 8 buffers", c, len(want)-5)
-			}
-			if !bytes.Equal(st.bytesWritten(), want) {
-				t.Fatal("the stream got other bytes than the messages in call order")
-			}
-			got := rec.results()
-			if len(got) != len(sizes)+1 {
-				t.Fatalf("%d handlers ran, want %d", len(got), len(sizes)+1)
-			}
-			for i, r := range got[1:] {
-				if r.msg != i+1 || r.n != sizes[i] || r.err != nil {
-					t.Fatalf("message %d got (%d, %v) as handler %d, want (%d, nil)", r.msg, r.n, r.err, i+1, sizes[i])
-				}
-			}
-		})
 	}
 }
 
@@ -319,7 +272,6 @@ func TestWriteQueueBatchBounds(t *testing.T) {
 			ctx := newTestContext(t)
 			var rec queueRecorder
 			st, q := heldQueue(t, ctx, &rec)
-			q.copySmall = 0 // the calls show the messages' own buffers
 			want := []byte("first")
 			for i, m := range c.msgs {
 				b, data := message(i+1, m.size, m.nbufs)
@@ -655,7 +607,7 @@ func TestWriteQueueCancelInFlight(t *testing.T) {
 				q.AsyncWrite(Buffers{[]byte("two")}, rec.handler(2))
 			}
 			runUntilPending(t, ctx, st)
-			if calls := st.callLog(); calls[0].offered != 3 && alone || calls[0].offered != 10 && !alone {
+			if calls := st.callLog(); calls[0].nbufs != 1 && alone || calls[0].nbufs != 3 && !alone {
 				t.Fatalf("the batch in flight is %+v", calls[0])
 			}
 			sig.Emit(CancelAll)
