@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/goasio/asio/internal/sys"
 	"golang.org/x/sys/unix"
 )
 
@@ -161,6 +162,61 @@ func BenchmarkLargeWrite(b *testing.B) {
 				b.Fatal(failed)
 			}
 		})
+	}
+}
+
+// BenchmarkWritevPack is BenchmarkWriteQueueBatch's rounds of 16 messages
+// of one size, each batch's buffers sent with runs of them packed into one
+// iovec (pack: sys.PackMax at the size) or not (nopack): where packing stops
+// paying is where sys.PackMax is set.
+func BenchmarkWritevPack(b *testing.B) {
+	for _, size := range []int{128, 512, 1 << 10, 2 << 10, 4 << 10} {
+		for _, pack := range []bool{false, true} {
+			name := fmt.Sprintf("%dB/nopack", size)
+			if pack {
+				name = fmt.Sprintf("%dB/pack", size)
+			}
+			b.Run(name, func(b *testing.B) {
+				old := sys.PackMax
+				defer func() { sys.PackMax = old }()
+				sys.PackMax = 0
+				if pack {
+					sys.PackMax = size
+				}
+				ctx := newTestContext(b)
+				s, done := drainedSocket(b, ctx)
+				defer done()
+				q := NewWriteQueue(s)
+				msg := pattern(0, size)
+				const count = 16
+				rounds, got := 0, 0
+				var onWrite func(int, error)
+				round := func() {
+					for i := 0; i < count; i++ {
+						q.AsyncWrite(Buffers{msg}, onWrite)
+					}
+				}
+				onWrite = func(n int, err error) {
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if got++; got == count {
+						got = 0
+						if rounds--; rounds > 0 {
+							round()
+						}
+					}
+				}
+				b.SetBytes(int64(size * count))
+				b.ResetTimer()
+				cpu := cpuTime()
+				rounds = b.N
+				round()
+				ctx.Run()
+				b.ReportMetric(float64(cpuTime()-cpu)/(float64(b.N)*count), "cpu-ns/msg")
+			})
+		}
 	}
 }
 

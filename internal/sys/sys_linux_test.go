@@ -1,7 +1,9 @@
 package sys
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -103,6 +105,75 @@ func TestWritevReadv(t *testing.T) {
 		Readv(b, [][]byte{x, y}, 0)
 	}); allocs != 0 {
 		t.Errorf("%.1f allocs per Writev+Readv of 2 buffers", allocs)
+	}
+}
+
+// TestWritevPacks: Writev sends runs of adjacent small buffers as one
+// iovec each, copied into its scratch array, large buffers as they are, and
+// small buffers past the scratch's room as they are too; the bytes that
+// arrive are the buffers', in order. Buffers that have no small neighbour
+// are sent without a copy, and with PackMax 0 nothing is packed.
+func TestWritevPacks(t *testing.T) {
+	big := make([]int, 40)
+	for i := range big {
+		big[i] = 1000
+	}
+	cases := []struct {
+		name    string
+		sizes   []int
+		packMax int
+		iovecs  []int // the iovecs' lengths; nil: sent as the buffers are
+	}{
+		{"runs around a large buffer", []int{10, 10, 2000, 10, 0, 10, 10}, 1 << 10, []int{20, 2000, 30}},
+		{"past the scratch's room", big, 1 << 10, append([]int{16000}, big[16:]...)},
+		{"no small neighbours", []int{10, 2000, 10, 2000}, 1 << 10, nil},
+		{"packing off", []int{10, 10, 10}, 0, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			old := PackMax
+			PackMax = c.packMax
+			defer func() { PackMax = old }()
+			var bufs [][]byte
+			var want []byte
+			for i, n := range c.sizes {
+				b := make([]byte, n)
+				for j := range b {
+					b[j] = byte(i*7 + j)
+				}
+				bufs = append(bufs, b)
+				want = append(want, b...)
+			}
+			np := countIovecs(bufs)
+			if PackMax > 0 {
+				np = packIovecs(nil, bufs, nil)
+			}
+			if c.iovecs == nil {
+				if np != countIovecs(bufs) {
+					t.Fatalf("%d iovecs, want the %d buffers", np, countIovecs(bufs))
+				}
+			} else {
+				iov := make([]unix.Iovec, np)
+				packIovecs(iov, bufs, make([]byte, packScratch))
+				var lens []int
+				for _, v := range iov {
+					lens = append(lens, int(v.Len))
+				}
+				if fmt.Sprint(lens) != fmt.Sprint(c.iovecs) {
+					t.Fatalf("iovecs of %v bytes, want %v", lens, c.iovecs)
+				}
+			}
+			a, b := socketPair(t)
+			n, err := Writev(a, bufs, 0)
+			if err != nil || n != len(want) {
+				t.Fatalf("Writev: %d, %v, want %d", n, err, len(want))
+			}
+			got := make([]byte, len(want)+1)
+			m, err := unix.Read(b, got)
+			if err != nil || !bytes.Equal(got[:m], want) {
+				t.Fatalf("read %d bytes (%v), not the buffers' %d in order", m, err, len(want))
+			}
+		})
 	}
 }
 
