@@ -126,6 +126,33 @@ func BenchmarkLargeWrite(b *testing.B) {
 		}
 		b.ReportMetric(float64(cpuTime()-cpu)/1e3/float64(b.N), "cpu-µs/MiB")
 	})
+	b.Run("AsyncWrite", func(b *testing.B) { // one op on a TCPSocket (opWriteAll)
+		ctx := newTestContext(b)
+		s, done := drainedSocket(b, ctx)
+		defer done()
+		left := 0
+		var failed error
+		var onWrite func(int, error)
+		onWrite = func(n int, err error) {
+			if err != nil || n != size {
+				failed = fmt.Errorf("AsyncWrite: (%d, %v)", n, err)
+				return
+			}
+			if left--; left > 0 {
+				AsyncWrite(s, Buffers{data}, onWrite)
+			}
+		}
+		b.SetBytes(size)
+		b.ResetTimer()
+		cpu := cpuTime()
+		left = b.N
+		AsyncWrite(s, Buffers{data}, onWrite)
+		ctx.Run()
+		b.ReportMetric(float64(cpuTime()-cpu)/1e3/float64(b.N), "cpu-µs/MiB")
+		if failed != nil {
+			b.Fatal(failed)
+		}
+	})
 	for _, step := range []int{64 << 10, 256 << 10, 1 << 20, 0} {
 		name := fmt.Sprintf("step=%dKiB", step>>10)
 		if step == 0 {
