@@ -54,6 +54,7 @@ type WriteQueue struct {
 	// (arr.flight, or solo), its buffers bufs (arr.bufs, or soloBuf).
 	flight  []wqRec
 	bufs    [][]byte
+	barr    *wqArrays // the arrays flight and bufs belong to; nil for solo (q.arr may change meanwhile, under mu)
 	soloBuf [1][]byte
 	lone    bool // one message, whose executor the batch's write is bound to
 	opts    [2]OpOption
@@ -267,7 +268,7 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 		m.state = msgInFlight
 		a := q.arraysLocked()
 		a.flight = append(a.flight, wqRec{h: h, size: size, m: m})
-		q.flight, q.bufs = a.flight, a.bufs
+		q.flight, q.bufs, q.barr = a.flight, a.bufs, a
 		q.mu.Unlock()
 		q.start()
 		return
@@ -474,7 +475,7 @@ func (q *WriteQueue) takeBatchLocked() (idle bool, spare *wqArrays) {
 		q.soloWaits = false
 		r := &q.solo[0]
 		q.soloBuf[0] = r.buf
-		q.flight, q.bufs = q.solo[:], q.soloBuf[:]
+		q.flight, q.bufs, q.barr = q.solo[:], q.soloBuf[:], nil
 		q.waiting, q.wbytes, q.wbufs = 0, 0, 0
 		q.bsize = r.size
 		return false, nil
@@ -513,7 +514,7 @@ func (q *WriteQueue) takeBatchLocked() (idle bool, spare *wqArrays) {
 	q.wbytes -= size
 	q.wbufs -= nbufs
 	q.bsize = size
-	q.flight, q.bufs = a.flight, a.bufs
+	q.flight, q.bufs, q.barr = a.flight, a.bufs, a
 	return false, nil
 }
 
@@ -610,7 +611,7 @@ func (q *WriteQueue) onBatch(n int, err error) {
 	lone := q.lone
 	clear(q.bufs)
 	q.bufs = nil
-	if a := q.arr; a != nil {
+	if a := q.barr; a != nil {
 		a.bufs = a.bufs[:0]
 	}
 	q.rest, q.restN, q.rerr = 0, n, err
@@ -662,10 +663,10 @@ func (q *WriteQueue) afterBatch() {
 		err := q.rerr
 		ex.Post(func() { h(got, err) })
 	}
-	if a := q.arr; a != nil {
+	if a := q.barr; a != nil {
 		a.flight = a.flight[:0]
 	}
-	q.flight = nil
+	q.flight, q.barr = nil, nil
 	q.rerr = nil
 	q.next()
 }
