@@ -62,25 +62,6 @@ type WriteQueue struct {
 	restN   int   // bytes of the batch's n that are theirs
 	rerr    error // the batch's error
 	onH     func(n int, err error)
-
-	// When s is one of the package's sockets (own), the queue is the
-	// composed write of each batch not written with options: steps of
-	// AsyncWriteSome over the rest of bufs, as AsyncWrite's, without a
-	// composed op from its pool (writeOwn).
-	own     ownWriter
-	bsize   int // bytes of the batch in flight
-	sent    int // of them, written by its steps so far
-	boff    int // of bufs, the first buffer not written whole
-	onStepH func(n int, err error)
-}
-
-// ownWriter is what a WriteQueue writes to itself: a socket of the package,
-// whose composed-write lock it takes as AsyncWrite would, and whose
-// AsyncWriteSome is offered the whole rest of a batch.
-type ownWriter interface {
-	AsyncWriteStream
-	writeLocker
-	wholeOfferer
 }
 
 // wqArrays are a busy queue's records: a burst of messages costs one trip
@@ -175,10 +156,6 @@ func NewWriteQueue(s AsyncWriteStream) *WriteQueue {
 	q := &WriteQueue{s: s, maxBatch: writeQueueBatch}
 	q.onH = q.onBatch
 	q.flushF = q.flush
-	if w, ok := s.(ownWriter); ok {
-		q.own = w
-		q.onStepH = q.onStep
-	}
 	return q
 }
 
@@ -477,7 +454,6 @@ func (q *WriteQueue) takeBatchLocked() (idle bool, spare *wqArrays) {
 		q.soloBuf[0] = r.buf
 		q.flight, q.bufs, q.barr = q.solo[:], q.soloBuf[:], nil
 		q.waiting, q.wbytes, q.wbufs = 0, 0, 0
-		q.bsize = r.size
 		return false, nil
 	}
 	a := q.arr
@@ -513,7 +489,6 @@ func (q *WriteQueue) takeBatchLocked() (idle bool, spare *wqArrays) {
 	q.waiting -= count
 	q.wbytes -= size
 	q.wbufs -= nbufs
-	q.bsize = size
 	q.flight, q.bufs, q.barr = a.flight, a.bufs, a
 	return false, nil
 }
@@ -533,58 +508,9 @@ func (q *WriteQueue) start() {
 		AsyncWrite(q.s, m.bufs, q.onH, opts...)
 		return
 	}
-	if q.own != nil {
-		q.writeOwn()
-		return
-	}
+	// On a TCPSocket this is one op that the backend sends until every
+	// byte is out (opWriteAll); elsewhere the composed op.
 	AsyncWrite(q.s, q.bufs, q.onH)
-}
-
-// writeOwn writes the batch to one of the package's sockets as AsyncWrite
-// would: under the socket's composed-write lock (ErrWriteInProgress if a
-// composed write of the caller's holds it), by AsyncWriteSome steps each
-// offered the whole rest, until every byte is written, a step fails, or a
-// step moves nothing; onStep is the composed op.
-func (q *WriteQueue) writeOwn() {
-	if !q.own.tryLockWrite() {
-		completeLater(q.s.Executor(), nil, func() { q.onBatch(0, ErrWriteInProgress) })
-		return
-	}
-	q.sent, q.boff = 0, 0
-	q.own.AsyncWriteSome(q.offer(), q.onStepH)
-}
-
-// onStep is the completion of each step of writeOwn.
-func (q *WriteQueue) onStep(n int, err error) {
-	q.sent += n
-	if err == nil && n > 0 && q.sent < q.bsize {
-		q.advance(n)
-		q.own.AsyncWriteSome(q.offer(), q.onStepH)
-		return
-	}
-	q.own.unlockWrite()
-	q.onBatch(q.sent, err)
-}
-
-// advance moves the batch's buffers past the n bytes of the last step.
-func (q *WriteQueue) advance(n int) {
-	b := q.bufs
-	for n > 0 {
-		if n < len(b[q.boff]) {
-			b[q.boff] = b[q.boff][n:]
-			return
-		}
-		n -= len(b[q.boff])
-		q.boff++
-	}
-}
-
-// offer returns what the next step is offered: the rest of the batch, at
-// most IOV_MAX buffers of it (the kernel takes no more per call; only a
-// message of more buffers than that, alone in its batch, has more).
-func (q *WriteQueue) offer() [][]byte {
-	b := q.bufs[q.boff:]
-	return b[:min(len(b), sys.MaxIovecs)]
 }
 
 // next follows a batch's completion: the messages that waited meanwhile go

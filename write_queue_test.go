@@ -117,10 +117,10 @@ func TestWriteQueueCoalesces(t *testing.T) {
 	}
 }
 
-// TestWriteQueueShortSteps: on a stream of the package's kind the queue
-// writes a batch by steps of its own; when each takes only a few bytes, the
-// next is offered the rest (across message boundaries), and every handler
-// still gets its whole message, in call order.
+// TestWriteQueueShortSteps: on a stream of the package's kind a batch's
+// write offers each step the whole rest; when each takes only a few bytes,
+// the next is offered the rest (across message boundaries), and every
+// handler still gets its whole message, in call order.
 func TestWriteQueueShortSteps(t *testing.T) {
 	ctx := newTestContext(t)
 	var rec queueRecorder

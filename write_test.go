@@ -142,7 +142,8 @@ func ones(n int) []int {
 // sockets for the composed operations.
 // ownTestStream is a testStream that a composed write treats as one of
 // the package's sockets: it is offered the whole rest, and it holds a
-// composed-write lock (a WriteQueue on it writes its batches itself).
+// composed-write lock (a second composed write, or a WriteQueue's batch
+// meeting one, gets ErrWriteInProgress).
 type ownTestStream struct{ *testStream }
 
 func (ownTestStream) offersWhole()         {}
