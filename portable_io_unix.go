@@ -232,8 +232,10 @@ func (s *streamIO) attempt(fd uintptr, o *op) rawResult {
 // attemptWriteAll writes what is left of an opWriteAll's buffers until all
 // of it is written or the socket would block (the op then waits, keeping in
 // o.n what it wrote); an error ends it with o.n bytes written before it.
+// A short write is not a full socket here (WritevFD may take one buffer a
+// call on some systems): only EAGAIN, or a write that took nothing, waits.
 func attemptWriteAll(fd uintptr, o *op) rawResult {
-	for o.size() > 0 {
+	for {
 		var n int
 		var err error
 		if bufs := o.bufs(); bufs != nil {
@@ -241,22 +243,13 @@ func attemptWriteAll(fd uintptr, o *op) rawResult {
 		} else {
 			n, err = sys.WriteFD(fd, o.buffer())
 		}
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			return wouldBlock
-		case err != nil:
-			o.err = err
-			return done
+		if res, again := o.sent(n, err); !again {
+			return res
 		}
-		if n == 0 {
+		if err == nil && n == 0 {
 			return wouldBlock // nothing taken: wait for room
 		}
-		o.n += int32(n)
-		o.advance(n)
 	}
-	return done
 }
 
 // attemptPooled takes a buffer from o's pool and reads into it; with no

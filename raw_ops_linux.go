@@ -179,30 +179,19 @@ func rawSendAll(fd int, o *op) rawResult {
 		var n int
 		var err error
 		bufs := o.bufs()
+		offered := iovSize(o.buffer(), bufs)
 		if bufs == nil {
 			n, err = sys.Send(fd, o.buffer(), flags)
 		} else {
 			n, err = sys.Writev(fd, bufs, flags)
 		}
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			return wouldBlock
-		case err != nil:
-			o.err = err
-			return done
+		if res, again := o.sent(n, err); !again {
+			return res
 		}
-		offered := iovSize(o.buffer(), bufs)
-		o.n += int32(n)
-		o.advance(n)
-		if o.size() == 0 {
-			return done
-		}
-		if n < offered {
+		if err == nil && n < offered {
 			return wouldBlock // the socket took what fit
 		}
-		// More than IOV_MAX buffers: the next call takes the next ones.
+		// EINTR, or more than IOV_MAX buffers: the next call takes the rest.
 	}
 }
 
