@@ -35,13 +35,12 @@ func AsyncReadUntil(s AsyncReadStream, buf *DynamicBuffer, delim []byte, h func(
 	}
 	search := 0 // where untilNext starts to search
 	if st := buf.found.st.Load(); len(opts) == 0 && len(delim) > 0 && (st&foundPhase == foundIdle || st&foundPhase == foundRunning) {
-		data := buf.Bytes()
-		if i := indexDelim(data, delim); i >= 0 {
-			buf.found.complete(s.Executor(), h, i+len(delim), st)
+		n, room := buf.scanUntil(delim, &search)
+		if n >= 0 {
+			buf.found.complete(s.Executor(), h, n, st)
 			return
 		}
-		search = max(0, len(data)-len(delim)+1)
-		if room := buf.untilRoom(); len(opts) == 0 && room > 0 && buf.read.busy.CompareAndSwap(false, true) {
+		if room > 0 && buf.read.busy.CompareAndSwap(false, true) {
 			buf.read.start(s, buf, delim, h, search, room)
 			return
 		}
@@ -102,13 +101,12 @@ func (u *untilRead) onStep(n int, err error) {
 	case n == 0:
 		err = io.ErrNoProgress
 	default:
-		data := b.Bytes()
-		if i := indexDelim(data[u.search:], u.delim); i >= 0 {
-			u.finish(u.search+i+len(u.delim), nil)
+		found, room := b.scanUntil(u.delim, &u.search)
+		if found >= 0 {
+			u.finish(found, nil)
 			return
 		}
-		u.search = max(0, len(data)-len(u.delim)+1)
-		if room := b.untilRoom(); room > 0 {
+		if room > 0 {
 			u.issue(room)
 			return
 		}
@@ -130,26 +128,17 @@ func (u *untilRead) finish(n int, err error) {
 // reads into fresh space.
 func (t *transferOp) untilNext(inStep bool) {
 	u := &t.until
-	data := u.buf.Bytes()
 	u.grow = 0
-	i := -1
-	if len(u.delim) > 0 {
-		i = indexDelim(data[u.search:], u.delim)
-	}
+	found, room := u.buf.scanUntil(u.delim, &u.search)
 	switch {
-	case len(u.delim) == 0:
-		u.found = 0
-	case i >= 0:
-		u.found = u.search + i + len(u.delim)
+	case found >= 0:
+		u.found = found
+	case room > 0:
+		u.grow = room
+		t.step = append(t.step[:0], u.buf.Prepare(room))
+		t.issue(t.step)
+		return
 	default:
-		u.search = max(0, len(data)-len(u.delim)+1)
-		room := u.buf.untilRoom()
-		if room > 0 {
-			u.grow = room
-			t.step = append(t.step[:0], u.buf.Prepare(room))
-			t.issue(t.step)
-			return
-		}
 		u.found = -2 // too long
 	}
 	switch {
@@ -303,6 +292,24 @@ func indexDelim(data, delim []byte) int {
 		}
 	}
 	return -1
+}
+
+// scanUntil searches the readable bytes from *search on for delim, for a
+// read-until. It returns the count up to and including the first delim
+// (found >= 0; an empty delim is found at once), or, with none there, moves
+// *search to where the next search starts (a delim may straddle the end)
+// and returns found -1 and the free space the next read is offered (room,
+// untilRoom; 0: the buffer is at its maximum).
+func (b *DynamicBuffer) scanUntil(delim []byte, search *int) (found, room int) {
+	if len(delim) == 0 {
+		return 0, 0
+	}
+	data := b.Bytes()
+	if i := indexDelim(data[*search:], delim); i >= 0 {
+		return *search + i + len(delim), 0
+	}
+	*search = max(0, len(data)-len(delim)+1)
+	return -1, b.untilRoom()
 }
 
 // untilRoom returns the free space the next read of a read-until offers:
