@@ -114,6 +114,17 @@ type backend interface {
 	// scheduler when it is finished: at once (an immediate completion,
 	// never run inside start) or later.
 	start(d *fdState, o *op)
+	// tryNow performs o on the calling goroutine if that finishes it at
+	// once: its direction has nothing waiting and its non-blocking
+	// attempt does not block (the speculative attempt start makes). It
+	// reports whether o has its result; o is then the caller's, neither
+	// counted as work nor handed to the scheduler, for a caller that runs
+	// the completion itself outside any initiating function (the
+	// WriteQueue's flush task, on the stream's executor). Otherwise o is
+	// still the caller's to start, perhaps partly done (an opWriteAll's
+	// count and buffers moved on). A backend that performs elsewhere (a
+	// ring) returns false.
+	tryNow(d *fdState, o *op) bool
 	// cancelOp completes o with ErrOperationAborted if it is still
 	// waiting on d under key (see op.key); it does nothing otherwise.
 	cancelOp(d *fdState, o *op, key uint64)

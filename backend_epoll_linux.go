@@ -125,6 +125,19 @@ func (b *epollBackend) startLocked(d *fdState, o *op) {
 	o.handOff(true)
 }
 
+// tryNow is startLocked's speculative attempt, for an op the caller
+// completes itself.
+func (b *epollBackend) tryNow(d *fdState, o *op) bool {
+	d.mu.Lock()
+	ok := d.sysfd >= 0 && !b.c.closed.Load() && !o.ctxDone() && !o.isNoop(d.dgram) && o.kind != opConnect
+	if ok {
+		dir := o.direction()
+		ok = d.idle(dir) && !b.exhausted(d, dir) && b.perform(d, o, dir, false)
+	}
+	d.mu.Unlock()
+	return ok
+}
+
 // startConnectLocked opens d if needed and issues connect(2); o waits on
 // the write queue for the handshake to end.
 func (b *epollBackend) startConnectLocked(d *fdState, o *op) {

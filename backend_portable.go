@@ -568,6 +568,20 @@ func (b *portableBackend) close(d *fdState) error {
 	return netError(err)
 }
 
+// tryNow is startLocked's speculative attempt, for an op the caller
+// completes itself: only where the runtime's descriptor can be tried
+// without blocking (speculate; never on systems without one).
+func (b *portableBackend) tryNow(d *fdState, o *op) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := b.rec(d)
+	if p == nil || p.conn == nil || b.c.closed.Load() || o.ctxDone() || o.isNoop(d.dgram) || o.kind == opConnect || b.check(d, o) != nil {
+		return false
+	}
+	dir := o.direction()
+	return d.idle(dir) && !p.busy[dir] && b.speculate(d, p, o)
+}
+
 func (b *portableBackend) cancelOp(d *fdState, o *op, key uint64) {
 	d.mu.Lock()
 	if o.key() == key {

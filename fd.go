@@ -151,6 +151,13 @@ func (d *fdState) start(o *op) {
 	d.be().start(d, o)
 }
 
+// tryNow performs o at once for a caller that completes it itself (see
+// backend.tryNow); never while the context tracks handlers, whose record
+// of o starts with start.
+func (d *fdState) tryNow(o *op) bool {
+	return !d.ctx().tracking && d.be().tryNow(d, o)
+}
+
 func (d *fdState) setOption(o sys.Option, v int) error {
 	return d.be().setOption(d, o, v)
 }

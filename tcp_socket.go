@@ -228,6 +228,30 @@ func (s *TCPSocket) writeAll(b Buffers, h func(int, error)) bool {
 	return true
 }
 
+// writeNow is AsyncWrite(s, b, h) for a caller on s's executor that is
+// not an initiating function (the WriteQueue's flush task): when the
+// backend sends every byte at once (tryNow), or an error ends the write
+// first, it returns the result, finished, and h is not called; otherwise
+// the write goes on as AsyncWrite's, which calls h.
+func (s *TCPSocket) writeNow(b Buffers, h func(int, error)) (n int, err error, finished bool) {
+	if len(b) > sys.MaxIovecs || b.Len() > maxSingleBuffer || !s.d.tryLockWrite() {
+		AsyncWrite(s, b, h)
+		return 0, nil, false
+	}
+	o := newOp(opWriteAll, &s.d, nil)
+	o.setN(h)
+	o.setBuffers(b)
+	if !s.d.tryNow(o) {
+		s.d.start(o) // with what is left, and o.n counting what went
+		return 0, nil, false
+	}
+	n, err = int(o.n), o.err
+	s.d.unlockWrite()
+	s.d.ctx().stats.finished.Add(1)
+	o.release()
+	return n, err, true
+}
+
 // tryLockWrite marks a composed write in progress; false if one already is.
 func (s *TCPSocket) tryLockWrite() bool { return s.d.tryLockWrite() }
 func (s *TCPSocket) unlockWrite()       { s.d.unlockWrite() }

@@ -247,7 +247,7 @@ func (q *WriteQueue) AsyncWrite(b Buffers, h func(n int, err error), opts ...OpO
 		a.flight = append(a.flight, wqRec{h: h, size: size, m: m})
 		q.flight, q.bufs, q.barr = a.flight, a.bufs, a
 		q.mu.Unlock()
-		q.start()
+		q.begin(false)
 		return
 	}
 	r := q.pushLocked() // (which may move solo into the ring first)
@@ -371,7 +371,7 @@ func (q *WriteQueue) flush() {
 		putArrays(spare)
 		return
 	}
-	q.start()
+	q.begin(true)
 }
 
 // watch connects a waiting message to its slot and context (q.mu held; m.mu
@@ -493,8 +493,11 @@ func (q *WriteQueue) takeBatchLocked() (idle bool, spare *wqArrays) {
 	return false, nil
 }
 
-// start writes the batch in flight.
-func (q *WriteQueue) start() {
+// begin writes the batch in flight; fromFlush says the caller is the flush
+// task, which runs on the stream's executor and is no initiating function,
+// so that a batch a TCPSocket writes at once (writeNow) is delivered right
+// here: no op, no task, no second pass through the executor.
+func (q *WriteQueue) begin(fromFlush bool) {
 	q.lone = len(q.flight) == 1
 	if m := q.flight[0].m; q.lone && m != nil && (m.exOpt != nil || m.immOpt != nil) {
 		opts := q.opts[:0]
@@ -506,6 +509,12 @@ func (q *WriteQueue) start() {
 		// The completion may run before AsyncWrite returns (an immediate
 		// executor that runs inline): nothing of q is touched after it.
 		AsyncWrite(q.s, m.bufs, q.onH, opts...)
+		return
+	}
+	if s, ok := q.s.(*TCPSocket); ok && fromFlush {
+		if n, err, finished := s.writeNow(q.bufs, q.onH); finished {
+			q.onBatch(n, err)
+		}
 		return
 	}
 	// On a TCPSocket this is one op that the backend sends until every

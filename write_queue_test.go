@@ -892,3 +892,60 @@ func TestWriteQueueRingGrows(t *testing.T) {
 		next++
 	}
 }
+
+// TestWriteQueueWrittenByFlush: on a TCPSocket the flush task writes a
+// batch the socket takes at once itself and delivers it there, so that
+// the reply's handler runs within that one handler run, with no op
+// completion behind it; a batch larger than the socket takes goes on as
+// an op, and its handler's n counts the bytes the flush task sent too.
+func TestWriteQueueWrittenByFlush(t *testing.T) {
+	cases := []struct {
+		name string
+		size int
+	}{
+		{"at once", 100},
+		{"then as an op", 4 << 20},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := newTestContext(t)
+			c, s := connectedPair(t, ctx)
+			if tc.size > 1<<20 {
+				c.SetSendBufferSize(16 << 10)
+				s.SetReceiveBufferSize(16 << 10)
+			}
+			got := drainAsync(s)
+			q := NewWriteQueue(c)
+			msg := pattern(0, tc.size)
+			calls, n := 0, 0
+			var werr error
+			q.AsyncWrite(Buffers{msg}, func(m int, err error) { calls, n, werr = calls+1, m, err })
+			ran := ctx.RunOne() // the flush task
+			if tc.size <= 1<<10 {
+				// Only where the backend tries writes on the caller's
+				// goroutine: io_uring sends through its ring.
+				if b := ctx.Backend(); b == BackendEpoll || (b == BackendPortable && portableTriesNow) {
+					if ran != 1 || calls != 1 {
+						t.Fatalf("one handler run (%d) called the reply's handler %d times, want once", ran, calls)
+					}
+				}
+			}
+			for calls == 0 {
+				ctx.Restart()
+				ctx.RunOne()
+			}
+			ctx.Restart()
+			ctx.Poll()
+			if calls != 1 || n != tc.size || werr != nil {
+				t.Fatalf("handler ran %d times with (%d, %v), want once with (%d, nil)", calls, n, werr, tc.size)
+			}
+			c.Shutdown(ShutdownSend)
+			if b := waitChan(t, got, "the peer's bytes"); !bytes.Equal(b, msg) {
+				t.Fatalf("peer got %d bytes, not the %d of the message", len(b), len(msg))
+			}
+			if st := ctx.Stats(); st.OpsPending != 0 {
+				t.Fatalf("%d ops still pending after the write", st.OpsPending)
+			}
+		})
+	}
+}
