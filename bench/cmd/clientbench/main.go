@@ -7,6 +7,7 @@
 //	cd bench && go run ./cmd/clientbench -scenarios http-16 -rounds 3
 //	cd bench && go run ./cmd/clientbench -quick          # smoke test: 1 short round; exit 1 on any error
 //	cd bench && go run ./cmd/clientbench -perf -scenarios http-16 -rounds 3   # also perf samples per parser sample
+//	cd bench && go run ./cmd/clientbench -pair asio=/tmp/ps.old,asio -scenarios http-1 -rounds 6   # two builds at once (pair.go)
 //
 // Each measurement starts a fresh server pinned to -server-cpu (taskset)
 // with GOMAXPROCS=1, runs the client pinned to -load-cpu, and reads the
@@ -106,6 +107,7 @@ func benchMain() int {
 	flag.StringVar(&cfg.readme, "readme", "README.md", "README whose clientbench section gets the table of a full run; empty = none")
 	flag.BoolVar(&cfg.quick, "quick", false, "smoke test: one short round, nothing written, exit 1 on any error")
 	flag.BoolVar(&cfg.perf, "perf", false, "also sample the server's CPU with perf and give its user and kernel samples per sample of the protocol's parser, which both servers share (perf.go; needs perf; not written to the README)")
+	pair := flag.String("pair", "", "A,B: run servers A and B at once, each with its own client, and give B's CPU per request over A's, round by round (pair.go); each is a server name, or name=path of a protoserver binary (default: built from this tree)")
 	flag.Parse()
 	if cfg.quick {
 		cfg.rounds, cfg.duration, cfg.requests1, cfg.requests16 = 1, time.Second, 20_000, 100_000
@@ -163,6 +165,14 @@ func benchMain() int {
 	script := dir + "/pipeline.lua"
 	if err := os.WriteFile(script, []byte(wrkPipeline), 0o644); err != nil {
 		fatalf("%v", err)
+	}
+
+	if *pair != "" {
+		sides, err := parseSides(*pair, bin)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		return runPair(sides, script, cfg)
 	}
 
 	// A backend the kernel refuses (io_uring under a seccomp profile, or

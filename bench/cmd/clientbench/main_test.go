@@ -112,3 +112,26 @@ func TestParsePerfReport(t *testing.T) {
 		t.Error("an empty report accepted")
 	}
 }
+
+func TestParseSides(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []side // nil: an error
+	}{
+		{"asio,net", []side{{"asio", "built"}, {"net", "built"}}},
+		{"asio@epoll=/tmp/old,asio@epoll", []side{{"asio@epoll", "/tmp/old"}, {"asio@epoll", "built"}}},
+		{"asio", nil},
+		{"asio,net,asio@iouring", nil},
+		{"asio,nginx", nil},
+		{"asio@kqueue=/x,net", nil},
+	}
+	for _, tc := range cases {
+		got, err := parseSides(tc.in, "built")
+		switch {
+		case tc.want == nil && err == nil:
+			t.Errorf("%q: accepted as %v", tc.in, got)
+		case tc.want != nil && (err != nil || len(got) != 2 || got[0] != tc.want[0] || got[1] != tc.want[1]):
+			t.Errorf("%q: %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -110,21 +111,8 @@ func measure(bin, script, impl string, sc scenario, cfg config) (r run) {
 		r.Err = fmt.Sprintf("server CPU time: %v %v", err0, err1)
 		return r
 	}
-	if sc.Client == "wrk" {
-		err = parseWrk(out.String(), &r)
-	} else {
-		err = parseRedisBenchmark(out.String(), &r)
-		r.Requests = int64(cfg.requests1)
-		if sc.Pipe > 1 {
-			r.Requests = int64(cfg.requests16)
-		}
-	}
-	if err != nil {
+	if err := parseClient(sc, cfg, out.String(), &r); err != nil {
 		r.Err = err.Error()
-		return r
-	}
-	if r.Requests <= 0 {
-		r.Err = "no request completed"
 		return r
 	}
 	srvCPU := cpu1 - cpu0
@@ -134,6 +122,28 @@ func measure(bin, script, impl string, sc scenario, cfg config) (r run) {
 	clientCPU := client.ProcessState.UserTime() + client.ProcessState.SystemTime()
 	r.Other = max(0, float64(busy1-busy0-srvCPU-clientCPU-(self1-self0))/float64(wall))
 	return r
+}
+
+// parseClient reads the client's report into r: the requests it completed
+// (wrk's count; redis-benchmark's -n), requests/s and the median latency.
+func parseClient(sc scenario, cfg config, out string, r *run) error {
+	if sc.Client == "wrk" {
+		if err := parseWrk(out, r); err != nil {
+			return err
+		}
+	} else {
+		if err := parseRedisBenchmark(out, r); err != nil {
+			return err
+		}
+		r.Requests = int64(cfg.requests1)
+		if sc.Pipe > 1 {
+			r.Requests = int64(cfg.requests16)
+		}
+	}
+	if r.Requests <= 0 {
+		return errors.New("no request completed")
+	}
+	return nil
 }
 
 var (
