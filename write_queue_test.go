@@ -949,3 +949,42 @@ func TestWriteQueueWrittenByFlush(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteQueueHandlerPanicInFlush: a handler that panics while the flush
+// task delivers a batch it wrote itself (a TCPSocket's, TestWriteQueueWrittenByFlush)
+// reaches Run's caller; the handlers behind it in the batch still run once
+// each, and the queue goes on writing.
+func TestWriteQueueHandlerPanicInFlush(t *testing.T) {
+	ctx := newTestContext(t)
+	c, s := connectedPair(t, ctx)
+	got := drainAsync(s)
+	q := NewWriteQueue(c)
+	var rec queueRecorder
+	ctx.Executor().Post(func() {
+		q.AsyncWrite(Buffers{[]byte("one")}, func(int, error) { panic("boom") })
+		q.AsyncWrite(Buffers{[]byte("two")}, rec.handler(2))
+		q.AsyncWrite(Buffers{[]byte("three")}, rec.handler(3))
+	})
+	runRecovering := func() (panicked bool) {
+		defer func() { panicked = recover() != nil }()
+		ctx.Restart()
+		ctx.Run()
+		return false
+	}
+	if !runRecovering() {
+		t.Fatal("the handler's panic did not reach Run's caller")
+	}
+	runRecovering()
+	q.AsyncWrite(Buffers{[]byte("four")}, rec.handler(4))
+	if runRecovering() {
+		t.Fatal("a second panic")
+	}
+	want := []queueResult{{2, 3, nil}, {3, 5, nil}, {4, 4, nil}}
+	if r := rec.results(); fmt.Sprint(r) != fmt.Sprint(want) {
+		t.Fatalf("handlers got %v, want %v", r, want)
+	}
+	c.Shutdown(ShutdownSend)
+	if b := waitChan(t, got, "the peer's bytes"); string(b) != "onetwothreefour" {
+		t.Fatalf("peer got %q", b)
+	}
+}
