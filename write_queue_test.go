@@ -720,18 +720,12 @@ func TestWriteQueueHandlerPanic(t *testing.T) {
 	q.AsyncWrite(Buffers{[]byte("two")}, rec.handler(2))
 	q.AsyncWrite(Buffers{[]byte("three")}, rec.handler(3))
 	st.release()
-	runRecovering := func() (panicked bool) {
-		defer func() { panicked = recover() != nil }()
-		ctx.Restart()
-		ctx.Run()
-		return false
-	}
-	if !runRecovering() {
+	if !runRecovering(ctx) {
 		t.Fatal("the handler's panic did not reach Run's caller")
 	}
-	runRecovering()
+	runRecovering(ctx)
 	q.AsyncWrite(Buffers{[]byte("four")}, rec.handler(4))
-	runRecovering()
+	runRecovering(ctx)
 	want := []queueResult{{0, 5, nil}, {2, 3, nil}, {3, 5, nil}, {4, 4, nil}}
 	if got := rec.results(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("handlers got %v, want %v", got, want)
@@ -965,18 +959,12 @@ func TestWriteQueueHandlerPanicInFlush(t *testing.T) {
 		q.AsyncWrite(Buffers{[]byte("two")}, rec.handler(2))
 		q.AsyncWrite(Buffers{[]byte("three")}, rec.handler(3))
 	})
-	runRecovering := func() (panicked bool) {
-		defer func() { panicked = recover() != nil }()
-		ctx.Restart()
-		ctx.Run()
-		return false
-	}
-	if !runRecovering() {
+	if !runRecovering(ctx) {
 		t.Fatal("the handler's panic did not reach Run's caller")
 	}
-	runRecovering()
+	runRecovering(ctx)
 	q.AsyncWrite(Buffers{[]byte("four")}, rec.handler(4))
-	if runRecovering() {
+	if runRecovering(ctx) {
 		t.Fatal("a second panic")
 	}
 	want := []queueResult{{2, 3, nil}, {3, 5, nil}, {4, 4, nil}}
@@ -987,4 +975,13 @@ func TestWriteQueueHandlerPanicInFlush(t *testing.T) {
 	if b := waitChan(t, got, "the peer's bytes"); string(b) != "onetwothreefour" {
 		t.Fatalf("peer got %q", b)
 	}
+}
+
+// runRecovering runs ctx until it runs out of work and reports whether a
+// handler's panic reached Run's caller.
+func runRecovering(ctx *IOContext) (panicked bool) {
+	defer func() { panicked = recover() != nil }()
+	ctx.Restart()
+	ctx.Run()
+	return false
 }
