@@ -594,16 +594,16 @@ func (b *uringBackend) connectCheckLocked(d *fdState, o *op) error {
 	return nil
 }
 
-// cancelOp aborts o if it is still d's under the same key: at once if it
-// waits in a queue, through the kernel if its SQE is there (its CQE then
-// says what it did). Only pointers are compared until o is found in a
-// queue, so a request racing with o's completion and recycling is
-// harmless.
 // tryNow never performs on the caller's goroutine: an op is an SQE, which
 // the loop submits with every other in one io_uring_enter, and a syscall of
 // its own would cost more than that share.
 func (b *uringBackend) tryNow(*fdState, *op) bool { return false }
 
+// cancelOp aborts o if it is still d's under the same key: at once if it
+// waits in a queue, through the kernel if its SQE is there (its CQE then
+// says what it did). Only pointers are compared until o is found in a
+// queue, so a request racing with o's completion and recycling is
+// harmless.
 func (b *uringBackend) cancelOp(d *fdState, o *op, key uint64) {
 	var done opList
 	d.mu.Lock()

@@ -496,7 +496,7 @@ func (q *WriteQueue) takeBatchLocked() (idle bool, spare *wqArrays) {
 // begin writes the batch in flight; fromFlush says the caller is the flush
 // task, which runs on the stream's executor and is no initiating function,
 // so that a batch a TCPSocket writes at once (writeNow) is delivered right
-// here: no op, no task, no second pass through the executor.
+// here: no op completion, no second task through the executor.
 func (q *WriteQueue) begin(fromFlush bool) {
 	q.lone = len(q.flight) == 1
 	if m := q.flight[0].m; q.lone && m != nil && (m.exOpt != nil || m.immOpt != nil) {
