@@ -717,7 +717,20 @@ func (b *uringBackend) close(d *fdState) error {
 // cancelled at once; the wait is bounded all the same.
 func (b *uringBackend) reapZombieNow(fd uint32, z *fdState) {
 	if !b.reaping.TryLock() {
-		return // the poller is inside wait: it reaps
+		// The poller is inside wait: it reaps. The zombie counts as work
+		// until then, so that its Run does not return (its work run out)
+		// before the kernel's last completion for the descriptor, which
+		// may come after the aborted ops' handlers have run: nothing
+		// would reap it, and the descriptor would stay open until the
+		// next Run or Close. Counted under z.mu, which the reaper takes
+		// to finish z, so never after z is done.
+		z.mu.Lock()
+		if z.state&uClosing != 0 && !z.zwork {
+			z.zwork = true
+			b.c.workStarted()
+		}
+		z.mu.Unlock()
+		return
 	}
 	defer b.reaping.Unlock()
 	for i := 0; i < 100 && b.table.lookup(fd) == z && !b.closed.Load(); i++ {
@@ -764,6 +777,10 @@ func (b *uringBackend) reapZombie(d *fdState) {
 	}
 	b.closeLocked(d)
 	d.state = 0
+	if d.zwork {
+		d.zwork = false
+		b.c.workFinished() // (lock order: d.mu, then the context's)
+	}
 }
 
 // ---- Shutdown ----

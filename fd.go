@@ -38,6 +38,10 @@ type fdState struct {
 	state uint8       // the backend's flags for this descriptor (under mu)
 	dgram bool        // datagram socket: empty ops are real, 0 bytes is no EOF
 	fam   uint8       // the AddressFamily while open (4 or 6; under mu)
+	// zwork: a closed descriptor's record that counts as its context's
+	// work until the kernel gives the descriptor back (io_uring's zombie,
+	// closed while a Run waits in the ring; under mu).
+	zwork bool
 
 	q [2]opQueue // waiting ops: dirRead, dirWrite (under mu); dirExcept's: queue
 }
