@@ -28,6 +28,7 @@ type streamIO struct {
 	readFn  func(fd uintptr) bool // attempts p.inflight[dirRead]
 	writeFn func(fd uintptr) bool // attempts p.inflight[dirWrite]
 	firstW  bool                  // writeFn's next call is its first for this op
+	firstR  bool                  // readFn's next call is its first for this pooled read's wait
 	v6      bool                  // the socket is AF_INET6
 }
 
@@ -50,7 +51,21 @@ func (p *portableFD) streamIO() *streamIO {
 	}
 	s := &streamIO{rc: rc, v6: p.family == IPv6}
 	s.spec = func(fd uintptr) { s.specOK = s.attempt(fd, s.specOp) != wouldBlock }
-	s.readFn = func(fd uintptr) bool { return s.attempt(fd, p.inflight[dirRead]) != wouldBlock }
+	s.readFn = func(fd uintptr) bool {
+		o := p.inflight[dirRead]
+		if s.firstR {
+			// The first call comes before any wait, just after an attempt
+			// found nothing: a pooled read takes a buffer from its pool
+			// only if poll(2) says there is data (or an end or error) to
+			// read, so that a read that waits holds none, even for the
+			// length of a failed recv.
+			s.firstR = false
+			if o.kind == opReadPooled && !sys.Ready(fd, false, false) {
+				return false
+			}
+		}
+		return s.attempt(fd, o) != wouldBlock
+	}
 	s.writeFn = func(fd uintptr) bool {
 		// The first call comes before any wait: a socket that poll(2)
 		// (and epoll) does not call writable yet may still take a byte or
@@ -144,6 +159,7 @@ func (b *portableBackend) performStream(d *fdState, p *portableFD, o *op, blocki
 func (b *portableBackend) readPooled(d *fdState, p *portableFD, o *op) error {
 	s := p.streamIO()
 	for {
+		s.firstR = true
 		err := s.rc.Read(s.readFn)
 		if err != nil {
 			return err
