@@ -712,9 +712,10 @@ func (b *uringBackend) close(d *fdState) error {
 // reapZombieNow finishes the zombie in slot fd on the calling goroutine
 // when no goroutine is inside wait to do it, so that the descriptor closes
 // about as soon as Close returns (its peer sees the end, a listener stops
-// taking connections) even when the context does not run: a zombie counts
-// as no work, and no poller may come. The kernel completes what Close
-// cancelled at once; the wait is bounded all the same.
+// taking connections) even when the context does not run: there a zombie
+// counts as no work, and no poller may come. The kernel completes what
+// Close cancelled at once; the wait is bounded all the same. With a poller
+// inside wait, the zombie is its work until it reaps it (below).
 func (b *uringBackend) reapZombieNow(fd uint32, z *fdState) {
 	if !b.reaping.TryLock() {
 		// The poller is inside wait: it reaps. The zombie counts as work
