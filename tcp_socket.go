@@ -212,20 +212,31 @@ func (s *TCPSocket) Bind(ep netip.AddrPort) error { return s.d.be().bind(&s.d, e
 // writeAll is AsyncWrite without options: one op (opWriteAll) that the
 // backend performs until every byte of b is written, as internal/poll's
 // FD.Write loops, instead of a composed op of AsyncWriteSome steps. It
-// holds the socket's composed-write lock until its handler is about to
-// run (op.run). It does nothing and reports false when b is more than one
-// op holds (more than IOV_MAX buffers, or more bytes than one op counts),
-// or when a composed write already runs: AsyncWrite's composed op then
-// takes it (and reports ErrWriteInProgress for the latter).
+// does nothing and reports false when writeAllOp makes no op: AsyncWrite's
+// composed op then takes the write.
 func (s *TCPSocket) writeAll(b Buffers, h func(int, error)) bool {
-	if len(b) > sys.MaxIovecs || b.Len() > maxSingleBuffer || !s.d.tryLockWrite() {
+	o := s.writeAllOp(b, h)
+	if o == nil {
 		return false
+	}
+	s.d.start(o)
+	return true
+}
+
+// writeAllOp makes the opWriteAll of b for h, with the socket's
+// composed-write lock taken, which it holds until its handler is about to
+// run (op.run), or until the caller of tryNow gives it back. It makes none
+// (nil) when b is more than one op holds (more than IOV_MAX buffers, or
+// more bytes than one op counts) or when a composed write already runs
+// (the composed op reports ErrWriteInProgress).
+func (s *TCPSocket) writeAllOp(b Buffers, h func(int, error)) *op {
+	if len(b) > sys.MaxIovecs || b.Len() > maxSingleBuffer || !s.d.tryLockWrite() {
+		return nil
 	}
 	o := newOp(opWriteAll, &s.d, nil)
 	o.setN(h)
 	o.setBuffers(b)
-	s.d.start(o)
-	return true
+	return o
 }
 
 // writeNow is AsyncWrite(s, b, h) for a caller on s's executor that is
@@ -234,13 +245,11 @@ func (s *TCPSocket) writeAll(b Buffers, h func(int, error)) bool {
 // first, it returns the result, finished, and h is not called; otherwise
 // the write goes on as AsyncWrite's, which calls h.
 func (s *TCPSocket) writeNow(b Buffers, h func(int, error)) (n int, err error, finished bool) {
-	if len(b) > sys.MaxIovecs || b.Len() > maxSingleBuffer || !s.d.tryLockWrite() {
+	o := s.writeAllOp(b, h)
+	if o == nil {
 		AsyncWrite(s, b, h)
 		return 0, nil, false
 	}
-	o := newOp(opWriteAll, &s.d, nil)
-	o.setN(h)
-	o.setBuffers(b)
 	if !s.d.tryNow(o) {
 		s.d.start(o) // with what is left, and o.n counting what went
 		return 0, nil, false
