@@ -59,19 +59,15 @@ const maxInt = int(^uint(0) >> 1)
 func Writev(fd int, bufs [][]byte, flags int) (int, error) {
 	var stack [stackIovecs]unix.Iovec
 	iov := stack[:]
-	c := countIovecs(bufs)
-	np := c
-	if c > 1 && PackMax > 0 {
-		np = packIovecs(nil, bufs, nil)
-	}
-	if m := min(np, MaxIovecs); m > stackIovecs {
-		iov = make([]unix.Iovec, m)
+	np, c := packIovecs(nil, bufs, nil) // the iovecs it takes, of c buffers
+	if np > stackIovecs {
+		iov = make([]unix.Iovec, np)
 	}
 	var sp *[]byte
 	var n int
 	if np < c {
 		sp = packPool.Get().(*[]byte)
-		n = packIovecs(iov, bufs, *sp)
+		n, _ = packIovecs(iov, bufs, *sp)
 	} else {
 		n = fillIovecs(iov, bufs, maxInt)
 	}
@@ -109,9 +105,11 @@ var packPool = sync.Pool{New: func() any { b := make([]byte, packScratch); retur
 // packIovecs lays out the first MaxIovecs non-empty buffers of bufs as
 // iovecs, a run of adjacent buffers of at most PackMax bytes each copied
 // into scratch as one iovec while scratch has room, and returns how many
-// iovecs that takes. With iov nil it only counts (scratch taken as
-// packScratch long); iov must then have room for the count.
-func packIovecs(iov []unix.Iovec, bufs [][]byte, scratch []byte) int {
+// iovecs that takes and how many buffers it laid out (fewer iovecs than
+// buffers: something was packed). With iov nil it only counts (scratch
+// taken as packScratch long), for a call with an iov that has room for the
+// count.
+func packIovecs(iov []unix.Iovec, bufs [][]byte, scratch []byte) (iovecs, buffers int) {
 	n, used, k, run := 0, 0, 0, false
 	for _, b := range bufs {
 		if len(b) == 0 {
@@ -145,7 +143,7 @@ func packIovecs(iov []unix.Iovec, bufs [][]byte, scratch []byte) int {
 		n++
 		run = false
 	}
-	return n
+	return n, k
 }
 
 // Readv receives into the non-empty buffers of bufs with one recvmsg call.

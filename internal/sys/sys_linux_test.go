@@ -144,9 +144,9 @@ func TestWritevPacks(t *testing.T) {
 				bufs = append(bufs, b)
 				want = append(want, b...)
 			}
-			np := countIovecs(bufs)
-			if PackMax > 0 {
-				np = packIovecs(nil, bufs, nil)
+			np, nb := packIovecs(nil, bufs, nil)
+			if nb != countIovecs(bufs) {
+				t.Fatalf("laid out %d buffers of %d", nb, countIovecs(bufs))
 			}
 			if c.iovecs == nil {
 				if np != countIovecs(bufs) {
