@@ -298,11 +298,12 @@ func indexDelim(data, delim []byte) int {
 }
 
 // scanUntil searches the readable bytes from *search on for delim, for a
-// read-until's steps (the pooled op's untilNext, the buffer's own read). It returns the count up to and including the first delim
-// (found >= 0; an empty delim is found at once), or, with none there, moves
-// *search to where the next search starts (a delim may straddle the end)
-// and returns found -1 and the free space the next read is offered (room,
-// untilRoom; 0: the buffer is at its maximum).
+// read-until's steps (the pooled op's untilNext, the buffer's own read).
+// It returns the count up to and including the first delim (found >= 0;
+// an empty delim is found at once), or, with none there, moves *search to
+// where the next search starts (a delim may straddle the end) and returns
+// found -1 and the free space the next read is offered (room, untilRoom;
+// 0: the buffer is at its maximum).
 func (b *DynamicBuffer) scanUntil(delim []byte, search *int) (found, room int) {
 	if len(delim) == 0 {
 		return 0, 0
