@@ -133,7 +133,6 @@ func measurePair(sides []side, script string, sc scenario, cfg config) (a, b run
 		if err := parseClient(sc, cfg, outs[i].String(), &res[i]); err != nil {
 			return a, b, err
 		}
-		res[i].Impl = sides[i].impl
 		res[i].CPUPerReq = float64(cpu1-cpu0[i]) / 1e3 / float64(res[i].Requests)
 	}
 	return res[0], res[1], nil
