@@ -114,17 +114,19 @@ type backend interface {
 	// scheduler when it is finished: at once (an immediate completion,
 	// never run inside start) or later.
 	start(d *fdState, o *op)
-	// tryNow performs o on the calling goroutine if that finishes it at
-	// once: its direction has nothing waiting and its non-blocking
-	// attempt does not block (the speculative attempt start makes). It
-	// reports whether o has its result; o is then the caller's, neither
-	// counted as work nor handed to the scheduler, for a caller that runs
-	// the completion itself outside any initiating function (the
-	// WriteQueue's flush task, on the stream's executor). Otherwise o is
-	// still the caller's to start, perhaps partly done (an opWriteAll's
-	// count and buffers moved on). A backend that performs elsewhere (a
-	// ring) returns false.
-	tryNow(d *fdState, o *op) bool
+	// sendNow writes b on d from the calling goroutine, with one
+	// non-blocking attempt (the speculative one start makes for a write),
+	// when nothing waits to write on d and the socket may have room. It
+	// reports whether it tried; if so, n bytes went and err is an error
+	// that ends the write (never EAGAIN: a full socket is n short, with
+	// err nil). It makes no op: it
+	// is for a caller that completes the write itself outside any
+	// initiating function (the WriteQueue's flush task, on the stream's
+	// executor) and starts an op only for what is left. b holds at least
+	// one byte and at most IOV_MAX buffers, and the caller holds d's
+	// composed-write lock. A backend that performs elsewhere (a ring)
+	// never tries.
+	sendNow(d *fdState, b Buffers) (n int, err error, tried bool)
 	// cancelOp completes o with ErrOperationAborted if it is still
 	// waiting on d under key (see op.key); it does nothing otherwise.
 	cancelOp(d *fdState, o *op, key uint64)

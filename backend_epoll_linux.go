@@ -125,17 +125,21 @@ func (b *epollBackend) startLocked(d *fdState, o *op) {
 	o.handOff(true)
 }
 
-// tryNow is startLocked's speculative attempt, for an op the caller
-// completes itself.
-func (b *epollBackend) tryNow(d *fdState, o *op) bool {
+// sendNow is startLocked's speculative attempt at a write, without an op.
+func (b *epollBackend) sendNow(d *fdState, buf Buffers) (n int, err error, tried bool) {
 	d.mu.Lock()
-	ok := d.sysfd >= 0 && !b.c.closed.Load() && !o.ctxDone() && !o.isNoop(d.dgram) && o.kind != opConnect
-	if ok {
-		dir := o.direction()
-		ok = d.idle(dir) && !b.exhausted(d, dir) && b.perform(d, o, dir, false)
+	tried = d.sysfd >= 0 && !b.c.closed.Load() && d.idle(dirWrite) && !b.exhausted(d, dirWrite)
+	if tried {
+		n, err = sendBuffers(int(d.sysfd), buf)
+		if err == syscall.EAGAIN {
+			n, err = 0, nil
+		}
+		if err == nil && n < buf.Len() {
+			b.consumeEdge(d, dirWrite) // as a waiting write's short send does
+		}
 	}
 	d.mu.Unlock()
-	return ok
+	return n, err, tried
 }
 
 // startConnectLocked opens d if needed and issues connect(2); o waits on

@@ -594,10 +594,10 @@ func (b *uringBackend) connectCheckLocked(d *fdState, o *op) error {
 	return nil
 }
 
-// tryNow never performs on the caller's goroutine: an op is an SQE, which
+// sendNow never sends on the caller's goroutine: a send is an SQE, which
 // the loop submits with every other in one io_uring_enter, and a syscall of
 // its own would cost more than that share.
-func (b *uringBackend) tryNow(*fdState, *op) bool { return false }
+func (b *uringBackend) sendNow(*fdState, Buffers) (int, error, bool) { return 0, nil, false }
 
 // cancelOp aborts o if it is still d's under the same key: at once if it
 // waits in a queue, through the kernel if its SQE is there (its CQE then

@@ -568,18 +568,27 @@ func (b *portableBackend) close(d *fdState) error {
 	return netError(err)
 }
 
-// tryNow is startLocked's speculative attempt, for an op the caller
-// completes itself: only where the runtime's descriptor can be tried
-// without blocking (speculate; never on systems without one).
-func (b *portableBackend) tryNow(d *fdState, o *op) bool {
+// sendNow is startLocked's speculative attempt at a write, for a caller
+// that completes it itself: only where the runtime's descriptor can be
+// tried without blocking (speculate; never on systems without one). The
+// attempt goes through an opWriteAll of the caller's, uncounted, which
+// never leaves this function.
+func (b *portableBackend) sendNow(d *fdState, buf Buffers) (n int, err error, tried bool) {
+	o := opPool.Get().(*op)
+	o.kind, o.d = opWriteAll, d
+	o.setBuffers(buf)
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	p := b.rec(d)
-	if p == nil || p.conn == nil || b.c.closed.Load() || o.ctxDone() || o.isNoop(d.dgram) || o.kind == opConnect || b.check(d, o) != nil {
-		return false
+	tried = p != nil && p.conn != nil && !b.c.closed.Load() && b.check(d, o) == nil && d.idle(dirWrite) && !p.busy[dirWrite]
+	if tried {
+		if b.speculate(d, p, o) {
+			err = o.err
+		} // else o.n went, and the rest waits for room
+		n = int(o.n)
 	}
-	dir := o.direction()
-	return d.idle(dir) && !p.busy[dir] && b.speculate(d, p, o)
+	d.mu.Unlock()
+	o.release()
+	return n, err, tried
 }
 
 func (b *portableBackend) cancelOp(d *fdState, o *op, key uint64) {

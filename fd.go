@@ -155,11 +155,14 @@ func (d *fdState) start(o *op) {
 	d.be().start(d, o)
 }
 
-// tryNow performs o at once for a caller that completes it itself (see
-// backend.tryNow); never while the context tracks handlers, whose record
-// of o starts with start.
-func (d *fdState) tryNow(o *op) bool {
-	return !d.ctx().tracking && d.be().tryNow(d, o)
+// sendNow tries to write b at once for a caller that completes the write
+// itself (see backend.sendNow); never while the context tracks handlers,
+// whose record of a write starts with its op.
+func (d *fdState) sendNow(b Buffers) (n int, err error, tried bool) {
+	if d.ctx().tracking {
+		return 0, nil, false
+	}
+	return d.be().sendNow(d, b)
 }
 
 func (d *fdState) setOption(o sys.Option, v int) error {

@@ -67,6 +67,6 @@ func tsCPUTime() time.Duration {
 }
 
 // portableTriesNow says whether the portable backend can try a write on
-// the caller's goroutine (backend.tryNow): where it reaches the runtime's
+// the caller's goroutine (backend.sendNow): where it reaches the runtime's
 // descriptor.
 const portableTriesNow = true

@@ -169,6 +169,21 @@ func rawSend(fd int, o *op) rawResult {
 	return done
 }
 
+// sendBuffers makes one send of b (send(2) for one buffer, sendmsg for
+// several), again after EINTR.
+func sendBuffers(fd int, b Buffers) (n int, err error) {
+	for {
+		if len(b) == 1 {
+			n, err = sys.Send(fd, b[0], 0)
+		} else {
+			n, err = sys.Writev(fd, b, 0)
+		}
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
+}
+
 // rawSendAll sends what is left of an opWriteAll's buffers until all of it
 // is written (done), or the socket is full (a short write, which consumes
 // the edge, or EAGAIN: the op waits, keeping in o.n what it wrote), or an

@@ -224,15 +224,26 @@ func (s *TCPSocket) writeAll(b Buffers, h func(int, error)) bool {
 }
 
 // writeAllOp makes the opWriteAll of b for h, with the socket's
-// composed-write lock taken, which it holds until its handler is about to
-// run (op.run), or until the caller of tryNow gives it back. It makes none
-// (nil) when b is more than one op holds (more than IOV_MAX buffers, or
-// more bytes than one op counts) or when a composed write already runs
-// (the composed op reports ErrWriteInProgress).
+// composed-write lock taken (lockWriteAll), which it holds until its
+// handler is about to run (op.run). It makes none (nil) when lockWriteAll
+// fails.
 func (s *TCPSocket) writeAllOp(b Buffers, h func(int, error)) *op {
-	if len(b) > sys.MaxIovecs || b.Len() > maxSingleBuffer || !s.d.tryLockWrite() {
+	if !s.lockWriteAll(b) {
 		return nil
 	}
+	return s.newWriteAll(b, h)
+}
+
+// lockWriteAll takes the socket's composed-write lock for one opWriteAll
+// of b. It fails when b is more than one op holds (more than IOV_MAX
+// buffers, or more bytes than one op counts) or when a composed write
+// already runs (the composed op reports ErrWriteInProgress).
+func (s *TCPSocket) lockWriteAll(b Buffers) bool {
+	return len(b) <= sys.MaxIovecs && b.Len() <= maxSingleBuffer && s.d.tryLockWrite()
+}
+
+// newWriteAll makes the opWriteAll of b for h (the lock taken).
+func (s *TCPSocket) newWriteAll(b Buffers, h func(int, error)) *op {
 	o := newOp(opWriteAll, &s.d, nil)
 	o.setN(h)
 	o.setBuffers(b)
@@ -241,24 +252,35 @@ func (s *TCPSocket) writeAllOp(b Buffers, h func(int, error)) *op {
 
 // writeNow is AsyncWrite(s, b, h) for a caller on s's executor that is
 // not an initiating function (the WriteQueue's flush task): when the
-// backend sends every byte at once (tryNow), or an error ends the write
+// backend sends every byte at once (sendNow), or an error ends the write
 // first, it returns the result, finished, and h is not called; otherwise
-// the write goes on as AsyncWrite's, which calls h.
+// the write goes on as AsyncWrite's, which calls h. The write counts as an
+// op in Stats either way. Its fast path makes no op: ops are for what
+// waits.
 func (s *TCPSocket) writeNow(b Buffers, h func(int, error)) (n int, err error, finished bool) {
-	o := s.writeAllOp(b, h)
-	if o == nil {
+	if !s.lockWriteAll(b) {
 		AsyncWrite(s, b, h)
 		return 0, nil, false
 	}
-	if !s.d.tryNow(o) {
-		s.d.start(o) // with what is left, and o.n counting what went
-		return 0, nil, false
+	var tried bool
+	total := b.Len()
+	if total > 0 {
+		n, err, tried = s.d.sendNow(b)
 	}
-	n, err = int(o.n), o.err
-	s.d.unlockWrite()
-	s.d.ctx().stats.finished.Add(1)
-	o.release()
-	return n, err, true
+	if tried && (n == total || err != nil) {
+		s.d.unlockWrite()
+		st := &s.d.ctx().stats
+		st.started.Add(1)
+		st.finished.Add(1)
+		return n, err, true
+	}
+	o := s.newWriteAll(b, h)
+	if n > 0 {
+		o.n = int32(n) // what went; the op sends the rest
+		o.advance(n)
+	}
+	s.d.start(o)
+	return 0, nil, false
 }
 
 // tryLockWrite marks a composed write in progress; false if one already is.
