@@ -137,7 +137,7 @@ const (
 	uMultiCancel                      // and its cancellation was submitted
 	uPoolWait                         // a pooled read waits for its BufferPool (bufferFree)
 	uClosing                          // a zombie: closed once nothing is in flight
-	uReadEmpty                        // the last receive found nothing more: no speculative one
+	uReadEmpty                        // the last receive drained the socket: no speculative one, and the next SQE polls first
 
 	uInflight = uInflightRead | uInflightWrite | uInflightExcept
 )
@@ -467,6 +467,9 @@ func (b *uringBackend) dirCQE(d *fdState, dir int, c *uring.CQE, done *opList) {
 	o := q.head
 	if dir == dirRead && c.Res > 0 {
 		d.state &^= uReadEmpty // data came: the next receive may try at once
+		if o.kind == opRead && !d.dgram && int(c.Res) < o.size() {
+			d.state |= uReadEmpty // but it took all there was
+		}
 	}
 	if b.finish(d, o, dir, c) {
 		q.pop()

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/goasio/asio/internal/uring"
 )
 
@@ -675,4 +677,73 @@ func TestIOUringCloseWithoutRun(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestIOUringReceiveAfterShortRead: a stream receive that takes less than
+// its buffer holds drained the socket, so the next receive's SQE waits for
+// readiness before its first attempt (poll first); that receive still gets
+// the data, whether it was there before the SQE or came after. A receive
+// that fills its buffer leaves the next one to try at once.
+func TestIOUringReceiveAfterShortRead(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		first   int  // bytes the peer sends before the first receive (of 64)
+		drained bool // the first receive took all there was
+		before  bool // the second message is in the socket before its receive
+	}{
+		{"short, next data already there", 5, true, true},
+		{"short, next data comes later", 5, true, false},
+		{"full buffer", 64, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := newIOUringContext(t)
+			c, s := connectedPair(t, ctx)
+			buf := make([]byte, 64)
+			receive := func() result {
+				t.Helper()
+				h, ch := resultChan()
+				// From a handler, inside the poller's turn: the receive
+				// goes to the ring, not to a speculative recv(2).
+				ctx.Executor().Post(func() { s.AsyncReadSome(Buffers{buf}, h) })
+				return runFor1(t, ctx, ch)
+			}
+			if _, err := Write(c, Buffers{pattern(0, tc.first)}); err != nil {
+				t.Fatal(err)
+			}
+			if r := receive(); r.err != nil || r.n != tc.first {
+				t.Fatalf("first receive: (%d, %v), want %d bytes", r.n, r.err, tc.first)
+			}
+			s.d.mu.Lock()
+			drained := s.d.state&uReadEmpty != 0
+			s.d.mu.Unlock()
+			if drained != tc.drained {
+				t.Fatalf("after a receive of %d bytes into 64: drained %v, want %v", tc.first, drained, tc.drained)
+			}
+			second := []byte("second")
+			if tc.before {
+				if _, err := Write(c, Buffers{second}); err != nil {
+					t.Fatal(err)
+				}
+				fds := []unix.PollFd{{Fd: int32(s.d.sysfd), Events: unix.POLLIN}}
+				if n, err := unix.Poll(fds, int(waitTimeout/time.Millisecond)); n != 1 || err != nil {
+					t.Fatalf("the second message never reached the socket: %d, %v", n, err)
+				}
+			}
+			werr := make(chan error, 1)
+			go func() {
+				if !tc.before {
+					_, err := Write(c, Buffers{second})
+					werr <- err
+					return
+				}
+				werr <- nil
+			}()
+			if r := receive(); r.err != nil || !bytes.Equal(buf[:r.n], second) {
+				t.Fatalf("second receive: (%d, %v) %q, want %q", r.n, r.err, buf[:max(r.n, 0)], second)
+			}
+			if err := <-werr; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }

@@ -46,10 +46,13 @@ func ExampleWriteQueue() {
 	next = func() {
 		asio.AsyncReadUntil(server, buf, []byte("\n"), func(n int, err error) {
 			if err != nil {
-				fmt.Println("read:", err)
 				// Shut down once the replies queued before are written: an
-				// empty message's handler runs after theirs.
-				q.AsyncWrite(nil, func(int, error) { server.Shutdown(asio.ShutdownSend) })
+				// empty message's handler runs after theirs, whenever the
+				// read's end came.
+				q.AsyncWrite(nil, func(int, error) {
+					fmt.Println("read:", err, "- replies written, shutting down")
+					server.Shutdown(asio.ShutdownSend)
+				})
 				return
 			}
 			reply := fmt.Appendf(nil, "%d bytes\n", n)
@@ -73,10 +76,10 @@ func ExampleWriteQueue() {
 		replies.Consume(n)
 	}
 	// Output:
-	// read: EOF
 	// reply written: 8 <nil>
 	// reply written: 8 <nil>
 	// reply written: 8 <nil>
+	// read: EOF - replies written, shutting down
 	// client got "2 bytes\n"
 	// client got "3 bytes\n"
 	// client got "4 bytes\n"

@@ -325,6 +325,9 @@ func (b *uringBackend) prepRecv(d *fdState, o *op, dir int) {
 	} else {
 		s.PrepRecvmsg(fd, &sc.msg, flags, ud)
 	}
+	if d.state&uReadEmpty != 0 && !d.dgram {
+		s.PollFirst() // the last receive took all there was
+	}
 	b.inflightLocked(d, dir)
 	b.sq.Unlock()
 }

@@ -87,8 +87,9 @@ const (
 
 // Per-opcode flags in sqe->ioprio.
 const (
-	recvMultishot   = 1 << 1
-	acceptMultishot = 1 << 0
+	recvsendPollFirst = 1 << 0
+	recvMultishot     = 1 << 1
+	acceptMultishot   = 1 << 0
 )
 
 // ASYNC_CANCEL flags (sqe->cancel_flags).

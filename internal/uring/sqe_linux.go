@@ -96,6 +96,12 @@ func (s *SQE) PrepRecv(fd int, b []byte, msgFlags int, userData uint64) {
 	s.OpFlags = uint32(msgFlags)
 }
 
+// PollFirst makes a prepared send or receive wait for readiness before
+// its first attempt (IORING_RECVSEND_POLL_FIRST, Linux 5.19), for a socket
+// known to have nothing to give (or no room) right now: the kernel then
+// skips the attempt that would fail and arms its poll at once.
+func (s *SQE) PollFirst() { s.Ioprio |= recvsendPollFirst }
+
 // PrepRecvMultishot prepares a multishot receive into the buffers of a
 // provided buffer ring (BufRing.Group): each CQE carries one buffer (Res
 // bytes, CQE.Buffer gives its id) and CQEFMore while the receive stays
