@@ -119,13 +119,12 @@ type backend interface {
 	// when nothing waits to write on d and the socket may have room. It
 	// reports whether it tried; if so, n bytes went and err is an error
 	// that ends the write (never EAGAIN: a full socket is n short, with
-	// err nil). It makes no op: it
-	// is for a caller that completes the write itself outside any
-	// initiating function (the WriteQueue's flush task, on the stream's
-	// executor) and starts an op only for what is left. b holds at least
-	// one byte and at most IOV_MAX buffers, and the caller holds d's
-	// composed-write lock. A backend that performs elsewhere (a ring)
-	// never tries.
+	// err nil). It makes no op: it is for a caller that completes the
+	// write itself outside any initiating function (the WriteQueue's
+	// flush task, on the stream's executor) and starts an op only for
+	// what is left. b holds at least one byte and at most IOV_MAX
+	// buffers, and the caller holds d's composed-write lock. A backend
+	// that performs elsewhere (a ring) never tries.
 	sendNow(d *fdState, b Buffers) (n int, err error, tried bool)
 	// cancelOp completes o with ErrOperationAborted if it is still
 	// waiting on d under key (see op.key); it does nothing otherwise.

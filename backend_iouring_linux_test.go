@@ -689,28 +689,35 @@ func TestIOUringReceiveAfterShortRead(t *testing.T) {
 		name    string
 		first   int  // bytes the peer sends before the first receive (of 64)
 		drained bool // the first receive took all there was
-		before  bool // the second message is in the socket before its receive
+		later   bool // the second message comes after its receive's SQE
 	}{
-		{"short, next data already there", 5, true, true},
-		{"short, next data comes later", 5, true, false},
-		{"full buffer", 64, false, true},
+		{"short, next data already there", 5, true, false},
+		{"short, next data comes later", 5, true, true},
+		{"full buffer", 64, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := newIOUringContext(t)
 			c, s := connectedPair(t, ctx)
 			buf := make([]byte, 64)
-			receive := func() result {
+			second := []byte("second")
+			werr := make(chan error, 1)
+			receive := func(then func()) result {
 				t.Helper()
 				h, ch := resultChan()
 				// From a handler, inside the poller's turn: the receive
 				// goes to the ring, not to a speculative recv(2).
-				ctx.Executor().Post(func() { s.AsyncReadSome(Buffers{buf}, h) })
+				ctx.Executor().Post(func() {
+					s.AsyncReadSome(Buffers{buf}, h)
+					if then != nil {
+						then()
+					}
+				})
 				return runFor1(t, ctx, ch)
 			}
 			if _, err := Write(c, Buffers{pattern(0, tc.first)}); err != nil {
 				t.Fatal(err)
 			}
-			if r := receive(); r.err != nil || r.n != tc.first {
+			if r := receive(nil); r.err != nil || r.n != tc.first {
 				t.Fatalf("first receive: (%d, %v), want %d bytes", r.n, r.err, tc.first)
 			}
 			s.d.mu.Lock()
@@ -719,8 +726,21 @@ func TestIOUringReceiveAfterShortRead(t *testing.T) {
 			if drained != tc.drained {
 				t.Fatalf("after a receive of %d bytes into 64: drained %v, want %v", tc.first, drained, tc.drained)
 			}
-			second := []byte("second")
-			if tc.before {
+			var then func()
+			if tc.later {
+				// The enter that waits for the timer submits the receive's
+				// SQE first: the message is sent once that wait is over.
+				tm := NewTimer(ctx.Executor())
+				tm.ExpiresAfter(time.Millisecond)
+				then = func() {
+					tm.AsyncWait(func(error) {
+						go func() {
+							_, err := Write(c, Buffers{second})
+							werr <- err
+						}()
+					})
+				}
+			} else {
 				if _, err := Write(c, Buffers{second}); err != nil {
 					t.Fatal(err)
 				}
@@ -728,17 +748,9 @@ func TestIOUringReceiveAfterShortRead(t *testing.T) {
 				if n, err := unix.Poll(fds, int(waitTimeout/time.Millisecond)); n != 1 || err != nil {
 					t.Fatalf("the second message never reached the socket: %d, %v", n, err)
 				}
-			}
-			werr := make(chan error, 1)
-			go func() {
-				if !tc.before {
-					_, err := Write(c, Buffers{second})
-					werr <- err
-					return
-				}
 				werr <- nil
-			}()
-			if r := receive(); r.err != nil || !bytes.Equal(buf[:r.n], second) {
+			}
+			if r := receive(then); r.err != nil || !bytes.Equal(buf[:r.n], second) {
 				t.Fatalf("second receive: (%d, %v) %q, want %q", r.n, r.err, buf[:max(r.n, 0)], second)
 			}
 			if err := <-werr; err != nil {
