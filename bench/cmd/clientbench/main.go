@@ -8,6 +8,7 @@
 //	cd bench && go run ./cmd/clientbench -quick          # smoke test: 1 short round; exit 1 on any error
 //	cd bench && go run ./cmd/clientbench -perf -scenarios http-16 -rounds 3   # also perf samples per parser sample
 //	cd bench && go run ./cmd/clientbench -pair asio=/tmp/ps.old,asio -scenarios http-1 -rounds 6   # two builds at once (pair.go)
+//	cd bench && go run ./cmd/clientbench -pool r1/clients.json,r2/clients.json   # pool runs: median and bootstrap interval (pool.go)
 //
 // Each measurement starts a fresh server pinned to -server-cpu (taskset)
 // with GOMAXPROCS=1, runs the client pinned to -load-cpu, and reads the
@@ -108,7 +109,14 @@ func benchMain() int {
 	flag.BoolVar(&cfg.quick, "quick", false, "smoke test: one short round, nothing written, exit 1 on any error")
 	flag.BoolVar(&cfg.perf, "perf", false, "also sample the server's CPU with perf and give its user and kernel samples per sample of the protocol's parser, which both servers share (perf.go; needs perf; not written to the README)")
 	pair := flag.String("pair", "", "A,B: run servers A and B at once, each with its own client, and give B's CPU per request over A's, round by round (pair.go); each is a server name, or name=path of a protoserver binary (default: built from this tree)")
+	pool := flag.String("pool", "", "a.json,b.json,...: run nothing; pool the per-round ratios to net of these clients.json files and print each scenario and server's median with a bootstrap 90% interval (pool.go)")
 	flag.Parse()
+	if *pool != "" {
+		if err := poolMain(split(*pool), os.Stdout); err != nil {
+			fatalf("-pool: %v", err)
+		}
+		return 0
+	}
 	if cfg.quick {
 		cfg.rounds, cfg.duration, cfg.requests1, cfg.requests16 = 1, time.Second, 20_000, 100_000
 	}
