@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/goasio/asio/bench/internal/procstat"
+	"github.com/goasio/asio/internal/stats"
 )
 
 // A pair run (-pair A,B) measures two servers at once rather than one
@@ -71,22 +72,13 @@ func runPair(sides []side, script string, cfg config) int {
 				sc.Name, round+1, cfg.rounds, sides[0].impl, a.CPUPerReq, a.Requests, sides[1].impl, b.CPUPerReq, b.Requests, b.CPUPerReq/a.CPUPerReq)
 		}
 		if len(ratios) > 0 {
-			slices.Sort(ratios)
-			fmt.Printf("%-8s B/A median %.3f over %d rounds (%.3f–%.3f)\n", sc.Name, median(ratios), len(ratios), ratios[0], ratios[len(ratios)-1])
+			fmt.Printf("%-8s B/A median %.3f over %d rounds (%.3f–%.3f)\n", sc.Name, stats.Median(ratios), len(ratios), slices.Min(ratios), slices.Max(ratios))
 		}
 	}
 	if failed {
 		return 1
 	}
 	return 0
-}
-
-func median(sorted []float64) float64 {
-	n := len(sorted)
-	if n%2 == 1 {
-		return sorted[n/2]
-	}
-	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
 // measurePair starts both servers, runs their clients at once and reads
