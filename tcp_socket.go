@@ -212,34 +212,28 @@ func (s *TCPSocket) Bind(ep netip.AddrPort) error { return s.d.be().bind(&s.d, e
 // writeAll is AsyncWrite without options: one op (opWriteAll) that the
 // backend performs until every byte of b is written, as internal/poll's
 // FD.Write loops, instead of a composed op of AsyncWriteSome steps. It
-// does nothing and reports false when writeAllOp makes no op: AsyncWrite's
+// does nothing and reports false when lockWriteAll fails: AsyncWrite's
 // composed op then takes the write.
 func (s *TCPSocket) writeAll(b Buffers, h func(int, error)) bool {
-	o := s.writeAllOp(b, h)
-	if o == nil {
+	if _, ok := s.lockWriteAll(b); !ok {
 		return false
 	}
-	s.d.start(o)
+	s.d.start(s.newWriteAll(b, h))
 	return true
 }
 
-// writeAllOp makes the opWriteAll of b for h, with the socket's
-// composed-write lock taken (lockWriteAll), which it holds until its
-// handler is about to run (op.run). It makes none (nil) when lockWriteAll
-// fails.
-func (s *TCPSocket) writeAllOp(b Buffers, h func(int, error)) *op {
-	if !s.lockWriteAll(b) {
-		return nil
-	}
-	return s.newWriteAll(b, h)
-}
-
 // lockWriteAll takes the socket's composed-write lock for one opWriteAll
-// of b. It fails when b is more than one op holds (more than IOV_MAX
-// buffers, or more bytes than one op counts) or when a composed write
-// already runs (the composed op reports ErrWriteInProgress).
-func (s *TCPSocket) lockWriteAll(b Buffers) bool {
-	return len(b) <= sys.MaxIovecs && b.Len() <= maxSingleBuffer && s.d.tryLockWrite()
+// of b, which holds it until its handler is about to run (op.run), and
+// returns b's length. It fails when b is more than one op holds (more
+// than IOV_MAX buffers, or more bytes than one op counts) or when a
+// composed write already runs (the composed op reports
+// ErrWriteInProgress).
+func (s *TCPSocket) lockWriteAll(b Buffers) (total int, ok bool) {
+	if len(b) > sys.MaxIovecs {
+		return 0, false
+	}
+	total = b.Len()
+	return total, total <= maxSingleBuffer && s.d.tryLockWrite()
 }
 
 // newWriteAll makes the opWriteAll of b for h (the lock taken).
@@ -258,12 +252,12 @@ func (s *TCPSocket) newWriteAll(b Buffers, h func(int, error)) *op {
 // op in Stats either way. Its fast path makes no op: ops are for what
 // waits.
 func (s *TCPSocket) writeNow(b Buffers, h func(int, error)) (n int, err error, finished bool) {
-	if !s.lockWriteAll(b) {
+	total, ok := s.lockWriteAll(b)
+	if !ok {
 		AsyncWrite(s, b, h)
 		return 0, nil, false
 	}
 	var tried bool
-	total := b.Len()
 	if total > 0 {
 		n, err, tried = s.d.sendNow(b)
 	}
