@@ -570,24 +570,26 @@ func (b *portableBackend) close(d *fdState) error {
 
 // sendNow is startLocked's speculative attempt at a write, for a caller
 // that completes it itself: only where the runtime's descriptor can be
-// tried without blocking (speculate; never on systems without one). The
-// attempt goes through an opWriteAll of the caller's, uncounted, which
-// never leaves this function.
+// tried without blocking (portableSpeculates). The attempt goes through
+// an opWriteAll of its own, uncounted, which never leaves this function
+// (a plain write, which check always accepts).
 func (b *portableBackend) sendNow(d *fdState, buf Buffers) (n int, err error, tried bool) {
-	o := opPool.Get().(*op)
-	o.kind, o.d = opWriteAll, d
-	o.setBuffers(buf)
+	if !portableSpeculates {
+		return 0, nil, false
+	}
 	d.mu.Lock()
 	p := b.rec(d)
-	tried = p != nil && p.conn != nil && !b.c.closed.Load() && b.check(d, o) == nil && d.idle(dirWrite) && !p.busy[dirWrite]
-	if tried {
+	if tried = p != nil && p.conn != nil && !b.c.closed.Load() && d.idle(dirWrite) && !p.busy[dirWrite]; tried {
+		o := opPool.Get().(*op)
+		o.kind, o.d = opWriteAll, d
+		o.setBuffers(buf)
 		if b.speculate(d, p, o) {
 			err = o.err
 		} // else o.n went, and the rest waits for room
 		n = int(o.n)
+		o.release()
 	}
 	d.mu.Unlock()
-	o.release()
 	return n, err, tried
 }
 

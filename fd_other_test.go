@@ -19,7 +19,3 @@ func writeUntilFull(fd int) error                               { return errNoUn
 
 func tsRaiseFileLimit()        {}
 func tsCPUTime() time.Duration { return 0 }
-
-// portableTriesNow: without unix calls the portable backend writes only
-// from its serving goroutine.
-const portableTriesNow = false

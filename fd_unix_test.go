@@ -65,8 +65,3 @@ func tsCPUTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
-
-// portableTriesNow says whether the portable backend can try a write on
-// the caller's goroutine (backend.sendNow): where it reaches the runtime's
-// descriptor.
-const portableTriesNow = true

@@ -19,6 +19,11 @@ type streamIO struct{}
 // rawDgram says that datagram ops go through package net's UDPConn.
 const rawDgram = false
 
+// portableSpeculates says that no op is tried on the caller's goroutine:
+// without unix calls only the serving goroutine performs (speculate
+// reports false).
+const portableSpeculates = false
+
 func (b *portableBackend) speculate(d *fdState, p *portableFD, o *op) bool { return false }
 
 func (b *portableBackend) performStream(d *fdState, p *portableFD, o *op, blocking bool) error {

@@ -35,6 +35,11 @@ type streamIO struct {
 // rawDgram says that datagram ops go through the RawConn too.
 const rawDgram = true
 
+// portableSpeculates says that an op can be tried once on the caller's
+// goroutine (speculate, and the WriteQueue's sendNow): here the runtime's
+// descriptor takes a non-blocking syscall.
+const portableSpeculates = true
+
 // streamIO returns p's callbacks, made on first use with d.mu held (by
 // startLocked and do, before any goroutine performs an op with them).
 func (p *portableFD) streamIO() *streamIO {

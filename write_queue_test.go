@@ -918,7 +918,7 @@ func TestWriteQueueWrittenByFlush(t *testing.T) {
 			if tc.size <= 1<<10 {
 				// Only where the backend tries writes on the caller's
 				// goroutine: io_uring sends through its ring.
-				if b := ctx.Backend(); b == BackendEpoll || (b == BackendPortable && portableTriesNow) {
+				if b := ctx.Backend(); b == BackendEpoll || (b == BackendPortable && portableSpeculates) {
 					if ran != 1 || calls != 1 {
 						t.Fatalf("one handler run (%d) called the reply's handler %d times, want once", ran, calls)
 					}
