@@ -466,9 +466,12 @@ func (b *uringBackend) dirCQE(d *fdState, dir int, c *uring.CQE, done *opList) {
 	b.armed.Add(-1)
 	o := q.head
 	if dir == dirRead && c.Res > 0 {
-		d.state &^= uReadEmpty // data came: the next receive may try at once
+		// Data came: the next receive may try at once, unless this one, a
+		// stream's, took less than it offered, which is all there was.
 		if o.kind == opRead && !d.dgram && int(c.Res) < o.size() {
-			d.state |= uReadEmpty // but it took all there was
+			d.state |= uReadEmpty
+		} else {
+			d.state &^= uReadEmpty
 		}
 	}
 	if b.finish(d, o, dir, c) {
